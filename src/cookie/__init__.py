@@ -1,0 +1,7 @@
+"""cookie: multimodal region embeddings with CooKIE, and honest evaluation."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

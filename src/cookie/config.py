@@ -1,0 +1,330 @@
+"""Declarative dataset configs (TOML or YAML), validated with pydantic.
+
+Paths inside a config are relative to the config file. Configs are parsed, never executed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cookie.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- regions
+class GridSpec(Strict):
+    size_m: float = Field(gt=0, description="cell edge in metres")
+    area: Path | None = Field(None, description="polygon file whose extent is covered")
+    bounds: tuple[float, float, float, float] | None = Field(
+        None, description="(minx, miny, maxx, maxy) in `crs` when no area file is given"
+    )
+
+
+class H3Spec(Strict):
+    resolution: int = Field(ge=0, le=15)
+    area: Path | None = None
+    bounds: tuple[float, float, float, float] | None = None
+
+
+class RegionsConfig(Strict):
+    """Where the regions come from: a polygon file, a square grid, or H3 cells."""
+
+    path: Path | None = None
+    layer: str | None = None
+    id_column: str | None = Field(None, description="region id column of `path`")
+    grid: GridSpec | None = None
+    h3: H3Spec | None = None
+    crs: str | None = Field(None, description="CRS to assume when the file has none")
+    keep_empty: bool = Field(True, description="keep generated cells that hold no features")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RegionsConfig:
+        given = [n for n in ("path", "grid", "h3") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of path, grid, h3 (got {given or 'none'})")
+        if self.path is not None and self.id_column is None:
+            raise ValueError("regions.path needs regions.id_column")
+        return self
+
+
+# ---------------------------------------------------------------- augmentations
+class AugmentConfig(Strict):
+    """Stochastic views x' of a region (the task proxy y of the method).
+
+    Vector views: Gaussian noise (std in standardized units), feature dropout (probability),
+    per-feature random scaling (factor in [1-scale, 1+scale]), mixing with another random
+    region of the batch (weight in [0, mix]). Image views additionally: flips, 90-degree
+    rotations, random crops (fraction of the side) resized back, and the same noise.
+    """
+
+    noise: float = Field(0.1, ge=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    scale: float = Field(0.1, ge=0, lt=1)
+    mix: float = Field(0.0, ge=0, le=0.5)
+    flip: bool = True
+    rotate: bool = True
+    crop: float = Field(0.1, ge=0, lt=0.5)
+
+
+# ---------------------------------------------------------------- views
+class ViewBase(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    path: Path
+    layer: str | None = None
+    crs: str | None = Field(None, description="CRS to assume when the layer has none")
+    augment: AugmentConfig = AugmentConfig()
+    encoder: Literal["auto", "mlp", "cnn"] = "auto"
+
+
+class TableView(ViewBase):
+    """Per-region feature columns keyed by region id (Parquet or CSV)."""
+
+    kind: Literal["table"]
+    id_column: str = "region_id"
+    columns: list[str] | None = Field(None, description="column names or glob patterns")
+    transform: Literal["none", "log1p"] = "none"
+
+
+class FlowsView(ViewBase):
+    """Origin-destination table; each region gets its out-flow and in-flow vectors."""
+
+    kind: Literal["flows"]
+    origin: str = "origin"
+    destination: str = "destination"
+    weight: str = "trips"
+    transform: Literal["none", "log1p"] = "log1p"
+
+
+class PointsView(ViewBase):
+    """Points of interest: counts, shares per category and density per km2."""
+
+    kind: Literal["points"]
+    class_column: str | None = None
+    max_classes: int = Field(64, ge=1)
+    transform: Literal["none", "log1p"] = "log1p"
+
+
+class PolygonsView(ViewBase):
+    """Land use / areas of interest: area share per class and covered fraction."""
+
+    kind: Literal["polygons"]
+    class_column: str | None = None
+    max_classes: int = Field(64, ge=1)
+
+
+class FootprintsView(ViewBase):
+    """Building footprints: a rasterized footprint image per region plus morphology stats."""
+
+    kind: Literal["footprints"]
+    image_size: int = Field(32, ge=8, le=256)
+    image: bool = True
+
+
+class LinesView(ViewBase):
+    """Roads: length per class per km2, segment count and intersection count."""
+
+    kind: Literal["lines"]
+    class_column: str | None = None
+    max_classes: int = Field(64, ge=1)
+    transform: Literal["none", "log1p"] = "log1p"
+
+
+class RasterView(ViewBase):
+    """Imagery / elevation: a masked chip per region from a GeoTIFF, windowed reads."""
+
+    kind: Literal["raster"]
+    bands: list[int] | None = Field(None, description="1-based band numbers; default all")
+    image_size: int = Field(16, ge=4, le=256)
+    nodata: float | None = None
+
+
+ViewConfig = Annotated[
+    TableView | FlowsView | PointsView | PolygonsView | FootprintsView | LinesView | RasterView,
+    Field(discriminator="kind"),
+]
+VIEW_KINDS = ("table", "flows", "points", "polygons", "footprints", "lines", "raster")
+
+
+# ---------------------------------------------------------------- labels and tasks
+class RasterLabel(Strict):
+    """A label computed from a raster: a band expression (b1, b2, ...) averaged per region."""
+
+    name: str
+    path: Path
+    expression: str
+    crs: str | None = None
+
+
+class LabelsConfig(Strict):
+    """Labels table keyed by region id; when `path` is absent, the regions' own columns."""
+
+    path: Path | None = None
+    layer: str | None = None
+    id_column: str | None = None
+    raster: list[RasterLabel] = []
+
+
+class TaskConfig(Strict):
+    """A downstream task. `target` is a column or an arithmetic expression of columns and of
+    the built-ins `area_km2` / `area_m2` (region area), e.g. ``inhabitants / area_km2``."""
+
+    name: str
+    target: str
+    type: Literal["regression", "classification", "clustering"] = "regression"
+    log: bool = Field(False, description="train and score regression on log1p(target)")
+
+
+# ---------------------------------------------------------------- method and evaluation
+METHODS = (
+    "cookie",
+    "gfactorcl",
+    "raw",
+    "intra",
+    "shared_pairwise",
+    "cookie_no_pretrain",
+    "cookie_shared_only",
+    "cookie_unique_only",
+)
+
+
+class MethodConfig(Strict):
+    name: Literal[METHODS] = "cookie"  # type: ignore[valid-type]
+    embedding_dim: int = Field(512, ge=2, description="total size of the concatenated embedding")
+    hidden_dim: int = Field(256, ge=4)
+    encoder_dim: int = Field(128, ge=4, description="encoder output size per view")
+    critic_dim: int = Field(64, ge=4, description="separable critic projection size")
+    temperature: float = Field(0.1, gt=0)
+    alpha: float = Field(1.0, ge=0, description="weight of the intra-view loss in stage 2")
+    pretrain_epochs: int = Field(50, ge=0)
+    epochs: int = Field(150, ge=1)
+    batch_size: int = Field(0, ge=0, description="0 = full batch")
+    lr: float = Field(1e-3, gt=0)
+    critic_lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+
+
+class EvaluationConfig(Strict):
+    literature: bool = Field(False, description="also run the benchmark's literature protocol")
+    literature_splits: int = 10
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(3, ge=1)
+    spatial_folds: int = Field(5, ge=2)
+    seed: int = 0
+
+
+class DatasetConfig(Strict):
+    name: str
+    crs: str | None = Field(None, description="metric CRS for all layers; default: local UTM")
+    regions: RegionsConfig
+    views: list[ViewConfig] = Field(min_length=1)
+    labels: LabelsConfig = LabelsConfig()
+    tasks: list[TaskConfig] = []
+    method: MethodConfig = MethodConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    source: Path | None = Field(None, exclude=True, description="the file this was read from")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DatasetConfig:
+        names = [v.name for v in self.views]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate view names {dup}")
+        tnames = [t.name for t in self.tasks]
+        if len(set(tnames)) != len(tnames):
+            raise ValueError("duplicate task names")
+        return self
+
+    def view(self, name: str) -> Any:
+        for v in self.views:
+            if v.name == name:
+                return v
+        raise ConfigError(f"{self.source}: no view named {name!r}")
+
+
+def _resolve_paths(model: BaseModel, base: Path) -> None:
+    """Make every Path field absolute, relative to the config file's folder."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and name != "source":
+            setattr(model, name, (base / value).resolve() if not value.is_absolute() else value)
+        elif isinstance(value, BaseModel):
+            _resolve_paths(value, base)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    _resolve_paths(item, base)
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover
+            raise ConfigError(f"{path}: YAML configs need PyYAML installed") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the config must be a mapping")
+        return data
+    raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
+
+
+def format_validation_error(source: Path | str, exc: ValidationError) -> str:
+    """One line: file, the first offending key and what was expected."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).endswith("View"))
+    extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {loc or 'config'}: {err['msg']}{extra}"
+
+
+def config_from_dict(data: dict[str, Any], base: Path, source: Path | str) -> DatasetConfig:
+    try:
+        cfg = DatasetConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+    _resolve_paths(cfg, base)
+    cfg.source = Path(source)
+    return cfg
+
+
+def load_config(path: str | Path) -> DatasetConfig:
+    """Read and validate a dataset config; paths become absolute."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    return config_from_dict(_read_mapping(path), path.parent.resolve(), path)
+
+
+def with_method(cfg: DatasetConfig, **overrides: Any) -> DatasetConfig:
+    """A copy of the config with method settings replaced (validated)."""
+    merged = cfg.method.model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    try:
+        method = MethodConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(cfg.source or "method", exc)) from None
+    return cfg.model_copy(update={"method": method})

@@ -1,0 +1,92 @@
+"""A featurized dataset: regions, views and labels, built from a config (with a feature cache)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from cookie.config import DatasetConfig, load_config
+from cookie.errors import DataError
+from cookie.features import featurize
+from cookie.labels import load_labels
+from cookie.regions import load_regions
+from cookie.views import ViewData
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RegionDataset:
+    """Regions (GeoDataFrame indexed by region id, metric CRS), views and labels."""
+
+    config: DatasetConfig
+    regions: gpd.GeoDataFrame
+    views: dict[str, ViewData]
+    labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def region_ids(self) -> pd.Index:
+        return self.regions.index
+
+    @property
+    def view_names(self) -> list[str]:
+        return list(self.views)
+
+    def select_views(self, names: list[str]) -> RegionDataset:
+        missing = [n for n in names if n not in self.views]
+        if missing:
+            raise DataError(f"no view named {missing[0]!r} (views: {', '.join(self.views)})")
+        return RegionDataset(self.config, self.regions, {n: self.views[n] for n in names},
+                             self.labels)
+
+
+def _files_signature(view_cfg) -> list:
+    """Paths with size and mtime of every file a view reads (cache key input)."""
+    sig = []
+    for value in view_cfg.model_dump().values():
+        if isinstance(value, Path) and value.exists():
+            st = value.stat()
+            sig.append([str(value), st.st_size, st.st_mtime_ns])
+    return sig
+
+
+def cache_key(cfg: DatasetConfig, view_cfg, regions: gpd.GeoDataFrame) -> str:
+    payload = {
+        "view": view_cfg.model_dump(mode="json", exclude={"augment", "encoder"}),
+        "files": _files_signature(view_cfg),
+        "regions": hashlib.sha256(
+            pd.util.hash_pandas_object(pd.Series(regions.geometry.to_wkb(), index=regions.index))
+            .to_numpy().tobytes() + str(list(regions.index)).encode()
+        ).hexdigest(),
+        "crs": regions.crs.to_string(),
+        "version": 1,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def load_dataset(config: DatasetConfig | str | Path, cache_dir: Path | None = None,
+                 with_labels: bool = True) -> RegionDataset:
+    """Read regions, featurize every view (cached under `cache_dir`) and load labels."""
+    from cookie.cache import FeatureCache
+
+    cfg = config if isinstance(config, DatasetConfig) else load_config(config)
+    regions = load_regions(cfg)
+    cache = FeatureCache(cache_dir) if cache_dir is not None else None
+    views: dict[str, ViewData] = {}
+    for view_cfg in cfg.views:
+        key = cache_key(cfg, view_cfg, regions) if cache else None
+        view = cache.get(key, view_cfg.name, regions.index) if cache else None
+        if view is None:
+            log.info("featurizing view %r (%s)", view_cfg.name, view_cfg.kind)
+            view = featurize(view_cfg, regions)
+            if cache:
+                cache.put(key, view)
+        views[view_cfg.name] = view
+    labels = load_labels(cfg, regions) if with_labels else pd.DataFrame(index=regions.index)
+    return RegionDataset(cfg, regions, views, labels)

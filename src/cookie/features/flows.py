@@ -1,0 +1,38 @@
+"""`flows` views: an origin-destination table turned into out-flow and in-flow vectors."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from cookie.config import FlowsView
+from cookie.errors import DataError
+from cookie.io.readers import check_finite, read_table, require_columns
+from cookie.views import ViewData
+
+
+def flow_matrix(frame: pd.DataFrame, cfg: FlowsView, index: pd.Index) -> np.ndarray:
+    """N x N matrix of summed weights, rows = origins, columns = destinations."""
+    origin = pd.Index(frame[cfg.origin].astype(index.dtype, copy=False))
+    dest = pd.Index(frame[cfg.destination].astype(index.dtype, copy=False))
+    oi, di = index.get_indexer(origin), index.get_indexer(dest)
+    keep = (oi >= 0) & (di >= 0)
+    mat = np.zeros((len(index), len(index)), dtype=np.float64)
+    np.add.at(mat, (oi[keep], di[keep]), frame[cfg.weight].to_numpy(dtype=float)[keep])
+    return mat
+
+
+def featurize_flows(cfg: FlowsView, regions: gpd.GeoDataFrame) -> ViewData:
+    frame = read_table(cfg.path)
+    require_columns(frame, [cfg.origin, cfg.destination, cfg.weight], cfg.path)
+    check_finite(frame[[cfg.weight]], cfg.path)
+    if (frame[cfg.weight] < 0).any():
+        raise DataError(f"{cfg.path}: column {cfg.weight!r} has negative flows")
+    mat = flow_matrix(frame, cfg, regions.index)
+    if cfg.transform == "log1p":
+        mat = np.log1p(mat)
+    values = np.concatenate([mat, mat.T], axis=1)  # out-flows then in-flows
+    present = values.any(axis=1)
+    names = [f"out_{r}" for r in regions.index] + [f"in_{r}" for r in regions.index]
+    return ViewData(cfg.name, "flows", regions.index, values, present, names)

@@ -1,0 +1,150 @@
+"""Readers for tables and vector layers with one-line errors naming the file and column."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from cookie.errors import DataError
+
+log = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
+
+
+def require_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    return path
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet / CSV / TSV table (geometry columns of GeoParquet are dropped)."""
+    path = require_file(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t")
+        if suffix in (".gpkg", ".shp", ".geojson", ".fgb"):
+            return pd.DataFrame(read_vector(path).drop(columns="geometry"))
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a corrupt file for the user
+        raise DataError(f"{path}: cannot read table ({type(exc).__name__}: {exc})") from None
+    raise DataError(f"{path}: unsupported table format {suffix!r} (use Parquet or CSV)")
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], path: Path | str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: column {missing[0]!r} not found (columns: {', '.join(map(str, frame.columns[:12]))}"
+            f"{', ...' if len(frame.columns) > 12 else ''})"
+        )
+
+
+def select_columns(frame: pd.DataFrame, patterns: list[str] | None, exclude: list[str],
+                   path: Path | str) -> list[str]:
+    """Columns matching names or glob patterns (default: every numeric column)."""
+    if patterns is None:
+        cols = [c for c in frame.columns if c not in exclude
+                and pd.api.types.is_numeric_dtype(frame[c])]
+    else:
+        cols = []
+        for pat in patterns:
+            hits = [c for c in frame.columns if fnmatch.fnmatchcase(str(c), pat)]
+            if not hits:
+                raise DataError(f"{path}: column {pat!r} not found")
+            cols.extend(h for h in hits if h not in cols and h not in exclude)
+    if not cols:
+        raise DataError(f"{path}: no numeric feature columns")
+    bad = [c for c in cols if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise DataError(f"{path}: column {bad[0]!r} is not numeric")
+    return cols
+
+
+def check_unique_ids(ids: pd.Series | pd.Index, path: Path | str, column: str) -> None:
+    dup = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(dup):
+        raise DataError(
+            f"{path}: column {column!r} has {len(dup)} duplicate region ids (first: {dup[0]!r})"
+        )
+
+
+def check_finite(frame: pd.DataFrame, path: Path | str) -> None:
+    values = frame.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        col = frame.columns[bad.any(axis=0)][0]
+        row = frame.index[bad.any(axis=1)][0]
+        raise DataError(
+            f"{path}: column {col!r} has {int(bad.sum())} NaN or infinite values "
+            f"(first at region {row!r})"
+        )
+
+
+def read_vector(path: Path, layer: str | None = None, crs: str | None = None) -> gpd.GeoDataFrame:
+    """A vector layer; `crs` is assumed when the file has none, else a missing CRS is an error."""
+    path = require_file(path)
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot read vector layer ({msg})") from None
+    if gdf.crs is None:
+        if crs is None:
+            raise DataError(f"{path}: layer has no CRS; state one with `crs = \"EPSG:...\"`")
+        gdf = gdf.set_crs(crs)
+    elif crs is not None and CRS.from_user_input(crs) != gdf.crs:
+        log.info("%s: file CRS %s kept (config crs %s applies only to files without one)",
+                 path, gdf.crs.to_string(), crs)
+    return gdf
+
+
+def metric_crs_for(gdf: gpd.GeoDataFrame) -> CRS:
+    """A metric CRS for the layer: its own if projected in metres, else the local UTM zone."""
+    if gdf.crs is not None and gdf.crs.is_projected and gdf.crs.axis_info[0].unit_name in (
+        "metre", "meter"
+    ):
+        return gdf.crs
+    utm = gdf.estimate_utm_crs()
+    return utm
+
+
+def to_crs(gdf: gpd.GeoDataFrame, crs: CRS, path: Path | str) -> gpd.GeoDataFrame:
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs) == crs:
+        return gdf
+    log.info("%s: reprojected from %s to %s", path, gdf.crs.to_string(), crs.to_string())
+    return gdf.to_crs(crs)
+
+
+def repair_geometries(gdf: gpd.GeoDataFrame, path: Path | str) -> gpd.GeoDataFrame:
+    """Drop empty geometries, repair invalid ones (with a logged count)."""
+    geom = gdf.geometry
+    empty = geom.isna() | geom.is_empty
+    if empty.any():
+        log.warning("%s: dropped %d empty geometries", path, int(empty.sum()))
+        gdf = gdf.loc[~empty]
+    invalid = ~gdf.geometry.is_valid
+    if invalid.any():
+        gdf = gdf.copy()
+        gdf.loc[invalid, gdf.geometry.name] = gdf.geometry[invalid].make_valid()
+        still = ~gdf.geometry.is_valid
+        if still.any():
+            raise DataError(f"{path}: {int(still.sum())} invalid geometries could not be repaired")
+        log.warning("%s: repaired %d invalid geometries", path, int(invalid.sum()))
+    return gdf

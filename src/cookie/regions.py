@@ -1,0 +1,50 @@
+"""Region units: a polygon file, a square grid or H3 cells; indexed by region id."""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+from pyproj import CRS
+
+from cookie.config import DatasetConfig, RegionsConfig
+from cookie.errors import DataError
+from cookie.io.readers import (
+    check_unique_ids,
+    metric_crs_for,
+    read_vector,
+    repair_geometries,
+    require_columns,
+    to_crs,
+)
+
+log = logging.getLogger(__name__)
+REGION_INDEX = "region_id"
+
+
+def regions_from_file(cfg: RegionsConfig) -> gpd.GeoDataFrame:
+    gdf = read_vector(cfg.path, cfg.layer, cfg.crs)
+    require_columns(gdf, [cfg.id_column], cfg.path)
+    if gdf[cfg.id_column].isna().any():
+        raise DataError(f"{cfg.path}: column {cfg.id_column!r} has missing region ids")
+    check_unique_ids(gdf[cfg.id_column], cfg.path, cfg.id_column)
+    kinds = set(gdf.geom_type.dropna())
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise DataError(f"{cfg.path}: regions must be polygons (found {sorted(kinds)})")
+    gdf = repair_geometries(gdf, cfg.path)
+    return gdf.set_index(cfg.id_column).rename_axis(REGION_INDEX)
+
+
+def load_regions(cfg: DatasetConfig) -> gpd.GeoDataFrame:
+    """The dataset's regions in its metric CRS, indexed by `region_id` (ids preserved)."""
+    rc = cfg.regions
+    if rc.path is not None:
+        gdf = regions_from_file(rc)
+    else:
+        from cookie.grids import regions_from_grid, regions_from_h3
+
+        gdf = regions_from_grid(rc, cfg.crs) if rc.grid is not None else regions_from_h3(rc, cfg.crs)
+    if len(gdf) == 0:
+        raise DataError(f"{rc.path or 'regions'}: no regions")
+    crs = CRS.from_user_input(cfg.crs) if cfg.crs else metric_crs_for(gdf)
+    return to_crs(gdf, crs, rc.path or "regions")
