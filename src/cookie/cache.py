@@ -29,8 +29,9 @@ class FeatureCache:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 meta = json.loads(str(npz["meta"]))
+                aux = npz["aux"] if "aux" in npz.files else None
                 view = ViewData(name, meta["kind"], region_ids, npz["values"], npz["mask"],
-                                meta["feature_names"])
+                                meta["feature_names"], aux, meta.get("aux_names", []))
         except Exception as exc:  # noqa: BLE001 - a broken cache entry is recomputed
             log.warning("%s: unreadable cache entry (%s); recomputing", path, exc)
             return None
@@ -39,7 +40,11 @@ class FeatureCache:
 
     def put(self, key: str, view: ViewData) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps({"kind": view.kind, "feature_names": view.feature_names})
+        meta = json.dumps({"kind": view.kind, "feature_names": view.feature_names,
+                           "aux_names": view.aux_names})
+        arrays = {"values": view.values, "mask": view.mask, "meta": np.array(meta)}
+        if view.aux is not None:
+            arrays["aux"] = view.aux
         with atomic_file(self._path(key, view.name)) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, values=view.values, mask=view.mask, meta=np.array(meta))
+                np.savez(fh, **arrays)

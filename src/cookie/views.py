@@ -16,6 +16,8 @@ class ViewData:
 
     ``values`` is ``(N, D)`` for vector views or ``(N, C, H, W)`` for image views;
     ``mask[r]`` is False where region ``r`` had no data in this view (its row is zeros).
+    Image views may carry ``aux``, an ``(N, K)`` vector of per-region statistics (e.g. footprint
+    morphology, band means) that the image encoder concatenates to its pooled features.
     """
 
     name: str
@@ -24,9 +26,17 @@ class ViewData:
     values: np.ndarray
     mask: np.ndarray
     feature_names: list[str] = field(default_factory=list)
+    aux: np.ndarray | None = None
+    aux_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float32)
+        if self.aux is not None:
+            self.aux = np.asarray(self.aux, dtype=np.float32)
+            if self.aux.ndim != 2 or self.aux.shape[0] != len(self.region_ids):
+                raise ValueError(f"view {self.name!r}: aux must be (N, K), got {self.aux.shape}")
+            if not np.isfinite(self.aux).all():
+                raise DataError(f"view {self.name!r}: NaN or infinite auxiliary features")
         self.mask = np.asarray(self.mask, dtype=bool)
         n = len(self.region_ids)
         if self.values.shape[0] != n or self.mask.shape != (n,):
@@ -46,12 +56,18 @@ class ViewData:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.values.shape[1:])
 
-    def to_frame(self) -> pd.DataFrame:
-        """Flattened features as a frame indexed by region id (for baselines and probes)."""
-        flat = self.values.reshape(len(self.region_ids), -1)
-        names = self.feature_names if len(self.feature_names) == flat.shape[1] else [
-            f"{self.name}_{i}" for i in range(flat.shape[1])
-        ]
+    def to_frame(self, flatten_images: bool = False) -> pd.DataFrame:
+        """Vector features as a frame indexed by region id (for baselines and probes).
+
+        For image views this is ``aux`` (the per-region statistics), or the flattened pixels
+        when ``flatten_images`` is set or there is no ``aux``.
+        """
+        if self.is_image and self.aux is not None and not flatten_images:
+            flat, names = self.aux, self.aux_names
+        else:
+            flat, names = self.values.reshape(len(self.region_ids), -1), self.feature_names
+        if len(names) != flat.shape[1]:
+            names = [f"{self.name}_{i}" for i in range(flat.shape[1])]
         return pd.DataFrame(flat, index=self.region_ids, columns=names)
 
     def subset(self, region_ids: pd.Index) -> ViewData:
@@ -61,4 +77,5 @@ class ViewData:
         return ViewData(
             self.name, self.kind, pd.Index(region_ids, name=self.region_ids.name),
             self.values[pos], self.mask[pos], list(self.feature_names),
+            None if self.aux is None else self.aux[pos], list(self.aux_names),
         )
