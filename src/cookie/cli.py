@@ -1,0 +1,140 @@
+"""The `cookie` command line: fit, embed, evaluate, prepare, demo."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from cookie.errors import CookieError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Multimodal region embeddings with CooKIE, and honest evaluation.")
+console = Console(stderr=True)
+STATE = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="log details")) -> None:
+    STATE["debug"] = debug
+    logging.basicConfig(level=logging.INFO if (verbose or debug) else logging.WARNING,
+                        format="%(message)s", handlers=[RichHandler(console=console,
+                                                                    show_path=False)])
+
+
+def run_safely(func):
+    """Turn user errors into one red line and exit code 2 (tracebacks only with --debug)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CookieError as exc:
+            if STATE["debug"]:
+                raise
+            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("[red]interrupted[/red]")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+def print_summary(frame, title: str) -> None:
+    table = Table(title=title)
+    for col in frame.reset_index().columns:
+        table.add_column(str(col))
+    for row in frame.reset_index().itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    Console().print(table)
+
+
+# ---------------------------------------------------------------------------- fit
+@app.command()
+@run_safely
+def fit(
+    config: Path = typer.Argument(..., help="dataset config (TOML/YAML)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run directory to create"),
+    method: Optional[str] = typer.Option(None, help="method name (default: the config's)"),
+    seed: Optional[int] = typer.Option(None, help="training seed"),
+    epochs: Optional[int] = typer.Option(None, help="stage-2 epochs"),
+    pretrain_epochs: Optional[int] = typer.Option(None, help="stage-1 epochs"),
+    alpha: Optional[float] = typer.Option(None, help="weight of the intra-view loss"),
+    devices: Optional[str] = typer.Option(None, help="Lightning devices (e.g. 2)"),
+    strategy: Optional[str] = typer.Option(None, help="Lightning strategy (e.g. ddp)"),
+    accelerator: Optional[str] = typer.Option(None, help="cpu, gpu, auto"),
+    resume: bool = typer.Option(False, help="continue an interrupted run from its checkpoint"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    evaluate: bool = typer.Option(True, help="evaluate the embeddings on the config's tasks"),
+) -> None:
+    """Featurize the views, train the method, write model + embeddings (+ report)."""
+    from cookie.pipeline import fit_run
+
+    overrides = dict(name=method, seed=seed, epochs=epochs, pretrain_epochs=pretrain_epochs,
+                     alpha=alpha, strategy=strategy, accelerator=accelerator,
+                     devices=int(devices) if devices and devices.isdigit() else devices)
+    summary = fit_run(config, out, overrides, resume=resume, cache_dir=cache_dir,
+                      evaluate=evaluate, log=console.print)
+    if summary is not None:
+        print_summary(summary, f"evaluation of {out}")
+    console.print(f"[green]wrote[/green] {out}")
+
+
+# ---------------------------------------------------------------------------- embed
+@app.command()
+@run_safely
+def embed(
+    model: Path = typer.Argument(..., help="run directory (or its model/ folder) from `fit`"),
+    config: Path = typer.Argument(..., help="dataset config whose regions to embed"),
+    out: Path = typer.Option(..., "--out", "-o", help="embeddings file (.parquet)"),
+    geometry: bool = typer.Option(False, help="write GeoParquet with region geometry"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+) -> None:
+    """Embed the regions of a config with a trained model."""
+    from cookie.dataset import load_dataset
+    from cookie.embedder import CookieEmbedder
+    from cookie.io.outputs import write_embeddings
+
+    model_dir = model / "model" if (model / "model").is_dir() else model
+    embedder = CookieEmbedder.load(model_dir)
+    with console.status("featurizing"):
+        ds = load_dataset(config, cache_dir=cache_dir, with_labels=False)
+    emb = embedder.transform(ds)
+    write_embeddings(emb, out, ds.regions if geometry else None)
+    console.print(f"[green]wrote[/green] {out} ({emb.shape[0]} regions x {emb.shape[1]})")
+
+
+# ---------------------------------------------------------------------------- evaluate
+@app.command()
+@run_safely
+def evaluate(
+    config: Path = typer.Argument(..., help="dataset config with labels and tasks"),
+    embeddings: Path = typer.Option(..., "--embeddings", "-e", help="table keyed by region id"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="report directory"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+) -> None:
+    """Evaluate any embeddings table (ours or a peer's) on the config's tasks."""
+    from cookie.pipeline import evaluate_run
+
+    summary = evaluate_run(config, embeddings, out, log=console.print)
+    print_summary(summary, f"evaluation of {embeddings}")
+    if out is not None:
+        console.print(f"[green]wrote[/green] {out}")
+
+
+def entry() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

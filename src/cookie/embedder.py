@@ -1,0 +1,199 @@
+"""scikit-learn style estimator: `CookieEmbedder(...).fit(dataset).transform(dataset)`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cookie.config import AugmentConfig, MethodConfig
+from cookie.dataset import RegionDataset
+from cookie.errors import CookieError, DataError
+from cookie.io.atomic import atomic_file
+from cookie.methods.data import RegionTensors, ViewSpec
+from cookie.methods.registry import build_objective
+
+log = logging.getLogger(__name__)
+MODEL_FILE, META_FILE = "model.pt", "model.json"
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*isinstance.*treespec.*")
+
+
+class CookieEmbedder:
+    """Learn one embedding per region from several views.
+
+    Parameters are those of `MethodConfig` (method name, sizes, epochs, alpha, seed, ...);
+    unset ones come from the dataset config's ``[method]`` section at `fit` time.
+    Learned state: ``objective_`` (the torch module), ``specs_``, ``view_names_``.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    # ------------------------------------------------------------------ fitting
+    def _method_config(self, dataset: RegionDataset) -> MethodConfig:
+        base = dataset.config.method.model_dump()
+        return MethodConfig.model_validate(base | self.params)
+
+    def fit(self, dataset: RegionDataset, checkpoint_dir: str | Path | None = None,
+            resume: bool = False, progress: bool = False) -> CookieEmbedder:
+        """Train on every region of the dataset; returns self."""
+        cfg = self._method_config(dataset)
+        self.config_ = cfg
+        self.view_names_ = list(dataset.views)
+        self.specs_ = [ViewSpec.from_view(v) for v in dataset.views.values()]
+        self.augments_ = {v.name: v.augment for v in dataset.config.views if v.name in
+                          dataset.views}
+        self.encoder_choice_ = {v.name: v.encoder for v in dataset.config.views if v.name in
+                                dataset.views}
+        if cfg.name == "raw":
+            self._fit_raw(dataset)
+            return self
+        import lightning.pytorch as pl
+
+        from cookie.methods.lightning_module import ObjectiveModule
+
+        _quiet_lightning()
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        objective = build_objective(cfg.name, self.specs_, cfg, self.augments_,
+                                    self.encoder_choice_)
+        tensors = RegionTensors(dataset.views)
+        for name, enc in objective.encoders.items():
+            enc.fit_normalization(tensors.x[name], tensors.aux[name], tensors.mask[name])
+        module = ObjectiveModule(objective, cfg)
+        callbacks = []
+        if checkpoint_dir is not None:
+            from lightning.pytorch.callbacks import ModelCheckpoint
+
+            callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True,
+                                             save_top_k=0, every_n_epochs=1))
+        trainer = pl.Trainer(
+            max_epochs=module.pretrain_epochs + cfg.epochs,
+            accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+            deterministic=True, logger=False, enable_checkpointing=checkpoint_dir is not None,
+            callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
+            log_every_n_steps=1, num_sanity_val_steps=0,
+            default_root_dir=str(checkpoint_dir) if checkpoint_dir else None,
+        )
+        ckpt = None
+        if resume and checkpoint_dir is not None and (Path(checkpoint_dir) / "last.ckpt").exists():
+            ckpt = str(Path(checkpoint_dir) / "last.ckpt")
+        loader = tensors.loader(cfg.batch_size, shuffle=True, seed=cfg.seed)
+        trainer.fit(module, loader, ckpt_path=ckpt)
+        self.objective_ = objective.eval()
+        self.final_terms_ = dict(module.last_terms)
+        return self
+
+    def _fit_raw(self, dataset: RegionDataset) -> None:
+        frame = self._raw_frame(dataset)
+        self.raw_mean_ = frame.mean().to_numpy()
+        self.raw_std_ = frame.std().replace(0, 1).fillna(1).to_numpy()
+        self.raw_columns_ = list(frame.columns)
+
+    @staticmethod
+    def _raw_frame(dataset: RegionDataset) -> pd.DataFrame:
+        parts = [v.to_frame().add_prefix(f"{n}:") for n, v in dataset.views.items()]
+        return pd.concat(parts, axis=1)
+
+    # ------------------------------------------------------------------ embedding
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "config_"):
+            raise CookieError("the embedder is not fitted; call fit() or load() first")
+
+    def _check_views(self, dataset: RegionDataset) -> None:
+        missing = [n for n in self.view_names_ if n not in dataset.views]
+        if missing:
+            raise DataError(f"dataset has no view {missing[0]!r} that the model was trained on")
+        for spec in self.specs_:
+            got = dataset.views[spec.name].input_shape
+            if tuple(got) != tuple(spec.input_shape):
+                raise DataError(f"view {spec.name!r}: features have shape {got}, the model "
+                                f"expects {spec.input_shape}")
+
+    def transform(self, dataset: RegionDataset, batch_size: int = 4096) -> pd.DataFrame:
+        """Embeddings of every region: a DataFrame indexed by region id."""
+        self._check_fitted()
+        self._check_views(dataset)
+        if self.config_.name == "raw":
+            frame = self._raw_frame(dataset)[self.raw_columns_]
+            values = (frame.to_numpy() - self.raw_mean_) / self.raw_std_
+        else:
+            views = {n: dataset.views[n] for n in self.view_names_}
+            tensors = RegionTensors(views)
+            chunks = []
+            with torch.no_grad():
+                self.objective_.eval()
+                for start in range(0, len(tensors), batch_size):
+                    idx = torch.arange(start, min(start + batch_size, len(tensors)))
+                    chunks.append(self.objective_.embed(tensors.gather(idx)).cpu().numpy())
+            values = np.concatenate(chunks)
+        cols = [f"e{i:03d}" for i in range(values.shape[1])]
+        return pd.DataFrame(values.astype(np.float32), index=dataset.region_ids, columns=cols)
+
+    def fit_transform(self, dataset: RegionDataset, **kwargs: Any) -> pd.DataFrame:
+        return self.fit(dataset, **kwargs).transform(dataset)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write model.json (settings, views) and model.pt (a weights-only state dict)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": 1,
+            "method": self.config_.model_dump(mode="json"),
+            "views": [s.to_dict() for s in self.specs_],
+            "augments": {k: v.model_dump() for k, v in self.augments_.items()},
+            "encoders": self.encoder_choice_,
+        }
+        if self.config_.name == "raw":
+            state = {"mean": torch.tensor(self.raw_mean_), "std": torch.tensor(self.raw_std_)}
+            meta["raw_columns"] = self.raw_columns_
+        else:
+            state = self.objective_.state_dict()
+        with atomic_file(directory / MODEL_FILE) as tmp:
+            torch.save(state, tmp)
+        with atomic_file(directory / META_FILE) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CookieEmbedder:
+        """Rebuild from `save` output; weights are read with ``weights_only=True``."""
+        directory = Path(directory)
+        for f in (META_FILE, MODEL_FILE):
+            if not (directory / f).is_file():
+                raise DataError(f"{directory / f}: model file not found")
+        try:
+            meta = json.loads((directory / META_FILE).read_text())
+            cfg = MethodConfig.model_validate(meta["method"])
+            state = torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{directory}: unreadable model ({type(exc).__name__}: {exc})") from None
+        self = cls(**meta["method"])
+        self.config_ = cfg
+        self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]
+        self.view_names_ = [s.name for s in self.specs_]
+        self.augments_ = {k: AugmentConfig.model_validate(v) for k, v in meta["augments"].items()}
+        self.encoder_choice_ = meta["encoders"]
+        if cfg.name == "raw":
+            self.raw_mean_, self.raw_std_ = state["mean"].numpy(), state["std"].numpy()
+            self.raw_columns_ = meta["raw_columns"]
+        else:
+            objective = build_objective(cfg.name, self.specs_, cfg, self.augments_,
+                                        self.encoder_choice_)
+            objective.load_state_dict(state)
+            self.objective_ = objective.eval()
+        return self

@@ -1,0 +1,94 @@
+"""Writing and reading embeddings tables and run records."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from cookie.errors import DataError
+from cookie.io.atomic import atomic_file
+from cookie.io.readers import require_file
+
+
+def write_embeddings(embeddings: pd.DataFrame, path: Path,
+                     regions: gpd.GeoDataFrame | None = None) -> Path:
+    """Parquet keyed by `region_id`; GeoParquet (EPSG:4326 geometry) when regions are given."""
+    frame = embeddings.copy()
+    frame.index.name = "region_id"
+    if regions is not None:
+        geom = regions.geometry.reindex(frame.index).to_crs(4326)
+        frame = gpd.GeoDataFrame(frame, geometry=geom.values, crs=4326)
+    with atomic_file(path) as tmp:
+        frame.to_parquet(tmp)
+    return path
+
+
+def read_embeddings(path: Path) -> pd.DataFrame:
+    """An embeddings table keyed by region id (index or a `region_id` column); numeric only."""
+    path = require_file(Path(path))
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else (
+            pd.read_csv(path))
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: cannot read embeddings ({type(exc).__name__})") from None
+    if "region_id" in frame.columns:
+        frame = frame.set_index("region_id")
+    frame = frame.drop(columns=[c for c in ("geometry",) if c in frame.columns])
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise DataError(f"{path}: column {bad[0]!r} is not numeric")
+    if frame.index.duplicated().any():
+        raise DataError(f"{path}: duplicate region ids (first: {frame.index[frame.index.duplicated()][0]!r})")
+    if not np.isfinite(frame.to_numpy(dtype=float)).all():
+        raise DataError(f"{path}: NaN or infinite embedding values")
+    return frame
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    names = ["cookie-rrl", "torch", "lightning", "numpy", "pandas", "geopandas", "shapely",
+             "scikit-learn", "rasterio", "pyproj", "h3"]
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def data_files(cfg) -> list[Path]:
+    """Every existing file a dataset config points at."""
+    found: list[Path] = []
+
+    def walk(value) -> None:
+        if isinstance(value, Path) and value.is_file() and value not in found:
+            found.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(cfg.model_dump())
+    return found
+
+
+def write_json(obj, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=str))

@@ -1,0 +1,1 @@
+"""Methods: CooKIE, GFactorCL and baselines as objectives over per-view encoders."""

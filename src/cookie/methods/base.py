@@ -1,0 +1,134 @@
+"""The shared shape of every learned method: per-view encoders, named loss terms, an embedding.
+
+An objective computes a dict of named scalar loss terms from a batch (encoder side) and a
+dict of critic-training terms (for CLUB critics, trained on detached inputs with their own
+optimizer). `embed` maps clean inputs to the final region embedding.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import torch
+from torch import nn
+
+from cookie.config import AugmentConfig, MethodConfig
+from cookie.losses import infonce_loss
+from cookie.methods.data import ViewSpec
+from cookie.methods.encoders import ViewEncoder
+from cookie.models.heads import SeparableCritic
+
+Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
+
+
+def pair_key(a: str, b: str) -> str:
+    return f"{a}~{b}"
+
+
+def masked_scores(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
+                  valid: torch.Tensor) -> torch.Tensor | None:
+    """Critic scores over the rows valid in both inputs (None when fewer than two)."""
+    if int(valid.sum()) < 2:
+        return None
+    if bool(valid.all()):
+        return critic(a, b)
+    return critic(a[valid], b[valid])
+
+
+def nce_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
+             valid: torch.Tensor) -> torch.Tensor:
+    scores = masked_scores(critic, a, b, valid)
+    return a.new_zeros(()) if scores is None else infonce_loss(scores)
+
+
+class MultiViewObjective(nn.Module):
+    """Base: encoders, intra-view critics and the stage-1 loss."""
+
+    #: whether stage 1 (intra-view pretraining) runs before the joint stage
+    uses_pretraining = True
+
+    def __init__(self, specs: list[ViewSpec], cfg: MethodConfig,
+                 augments: dict[str, AugmentConfig] | None = None,
+                 encoders: dict[str, str] | None = None) -> None:
+        super().__init__()
+        if len(specs) < 2:
+            raise ValueError("a multi-view method needs at least two views")
+        self.specs = specs
+        self.cfg = cfg
+        self.names = [s.name for s in specs]
+        augments = augments or {}
+        encoders = encoders or {}
+        self.encoders = nn.ModuleDict({
+            s.name: ViewEncoder(s, cfg, augments.get(s.name, AugmentConfig()),
+                                encoders.get(s.name, "auto"))
+            for s in specs
+        })
+        d = cfg.encoder_dim
+        self.intra_critics = nn.ModuleDict({
+            n: SeparableCritic(d, d, cfg.critic_dim, cfg.temperature, shared=True)
+            for n in self.names
+        })
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(combinations(self.names, 2))
+
+    def encode(self, batch: Batch, augmented: bool) -> dict[str, torch.Tensor]:
+        return {n: self.encoders[n](*batch[n], augmented=augmented) for n in self.names}
+
+    @staticmethod
+    def masks(batch: Batch) -> dict[str, torch.Tensor]:
+        return {n: v[2] for n, v in batch.items()}
+
+    def intra_terms(self, e: dict, e_aug: dict, masks: dict) -> dict[str, torch.Tensor]:
+        return {f"intra/{n}": nce_term(self.intra_critics[n], e[n], e_aug[n], masks[n])
+                for n in self.names}
+
+    # ------------------------------------------------------------------ interface
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+        """Encoder-side loss terms and the cache that `critic_terms` reuses."""
+        e, e_aug, masks = self.encode(batch, False), self.encode(batch, True), self.masks(batch)
+        return self.intra_terms(e, e_aug, masks), {"e": e, "e_aug": e_aug, "masks": masks}
+
+    def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+        """Stage 1: the intra terms alone; stage 2: alpha * intra + every other term."""
+        intra = sum(v for k, v in terms.items() if k.startswith("intra/"))
+        if stage == 1:
+            return intra
+        rest = sum(v for k, v in terms.items() if not k.startswith("intra/"))
+        return self.cfg.alpha * intra + rest
+
+    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
+        """NCE losses that train the CLUB critics on detached inputs (none by default)."""
+        return {}
+
+    def club_critics(self) -> list[nn.Module]:
+        return []
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        critic_ids = {id(p) for c in self.club_critics() for p in c.parameters()}
+        return [p for p in self.parameters() if id(p) not in critic_ids]
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        return [p for c in self.club_critics() for p in c.parameters()]
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """Final embedding of clean inputs (default: concatenated encoder outputs)."""
+        e = self.encode(batch, False)
+        return torch.cat([e[n] for n in self.names], dim=1)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.cfg.encoder_dim * len(self.names)
+
+    def term_count(self) -> dict[str, int]:
+        """Number of loss terms and critics (counted from the modules)."""
+        return {"critics": sum(1 for m in self.modules() if isinstance(m, SeparableCritic))}
+
+
+class IntraOnly(MultiViewObjective):
+    """Baseline: stage 1 alone; embedding = concatenated encoder outputs."""
+
+    def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+        return sum(terms.values())

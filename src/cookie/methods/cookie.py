@@ -1,0 +1,134 @@
+"""CooKIE: pairwise inter-view information factorization (see docs/method.md).
+
+For views i < j (P = M(M-1)/2 pairs), with x' an augmentation standing in for the task y:
+
+    shared (per pair):  NCE(s_ij^i, s_ij^j)  +  CLUB([s_i, s_i'], [s_j, s_j'])
+    unique (per view):  NCE(u_i, u_i')
+    unique (per pair):  CLUB(u_i, u_j)  +  NCE([u_i, u_i'], [u_j, u_j'])
+    L = alpha * sum_i NCE_intra(e_i, e_i') + shared + unique
+
+NCE(.) is the InfoNCE loss (minimizing it maximizes the lower bound log N - NCE); CLUB(.) is
+the upper bound of an NCE-trained critic, which the encoders minimize. Embedding: the M unique
+heads and, per pair, the mean of its two shared heads, concatenated (total `embedding_dim`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cookie.losses import club_upper_bound
+from cookie.methods.base import Batch, MultiViewObjective, masked_scores, nce_term, pair_key
+from cookie.models.heads import SeparableCritic, block_sizes
+
+
+def club_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
+              valid: torch.Tensor) -> torch.Tensor:
+    scores = masked_scores(critic, a, b, valid)
+    return a.new_zeros(()) if scores is None else club_upper_bound(scores)
+
+
+def head(in_dim: int, out_dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim))
+
+
+class CookieObjective(MultiViewObjective):
+    """CooKIE with switches for the ablations (unique / shared parts, pretraining)."""
+
+    def __init__(self, *args, use_unique: bool = True, use_shared: bool = True,
+                 pretrain: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not (use_unique or use_shared):
+            raise ValueError("CooKIE needs unique or shared terms")
+        self.use_unique, self.use_shared = use_unique, use_shared
+        self.uses_pretraining = pretrain
+        cfg, d = self.cfg, self.cfg.encoder_dim
+        blocks = (len(self.names) if use_unique else 0) + (len(self.pairs) if use_shared else 0)
+        sizes = iter(block_sizes(cfg.embedding_dim, blocks))
+
+        def critic(a: int, b: int) -> SeparableCritic:
+            return SeparableCritic(a, b, cfg.critic_dim, cfg.temperature)
+
+        self.unique_heads, self.unique_nce = nn.ModuleDict(), nn.ModuleDict()
+        self.unique_club, self.unique_cond = nn.ModuleDict(), nn.ModuleDict()
+        if use_unique:
+            for n in self.names:
+                k = next(sizes)
+                self.unique_heads[n] = head(d, k)
+                self.unique_nce[n] = critic(k, k)
+            for a, b in self.pairs:
+                ka, kb = self.unique_heads[a][-1].out_features, self.unique_heads[b][-1].out_features
+                self.unique_club[pair_key(a, b)] = critic(ka, kb)
+                self.unique_cond[pair_key(a, b)] = critic(2 * ka, 2 * kb)
+        self.shared_heads, self.shared_nce, self.shared_club = (
+            nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
+        )
+        if use_shared:
+            for a, b in self.pairs:
+                k, key = next(sizes), pair_key(a, b)
+                self.shared_heads[key] = nn.ModuleDict({"a": head(d, k), "b": head(d, k)})
+                self.shared_nce[key] = critic(k, k)
+                self.shared_club[key] = critic(2 * k, 2 * k)
+
+    # ------------------------------------------------------------------ representations
+    def heads(self, e: dict[str, torch.Tensor]) -> dict:
+        u = {n: h(e[n]) for n, h in self.unique_heads.items()}
+        s = {}
+        for a, b in self.pairs if self.use_shared else []:
+            hs = self.shared_heads[pair_key(a, b)]
+            s[pair_key(a, b)] = (hs["a"](e[a]), hs["b"](e[b]))
+        return {"u": u, "s": s}
+
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+        terms, cache = super().terms(batch, stage)
+        if stage == 1:
+            return terms, cache
+        e, e_aug, masks = cache["e"], cache["e_aug"], cache["masks"]
+        h, h_aug = self.heads(e), self.heads(e_aug)
+        cache.update(h=h, h_aug=h_aug)
+        u, u_aug = h["u"], h_aug["u"]
+        for n in self.unique_heads:
+            terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
+        for a, b in self.pairs:
+            key, valid = pair_key(a, b), masks[a] & masks[b]
+            if self.use_unique:
+                terms[f"unique_club/{key}"] = club_term(self.unique_club[key], u[a], u[b], valid)
+                terms[f"unique_cond/{key}"] = nce_term(
+                    self.unique_cond[key], torch.cat([u[a], u_aug[a]], 1),
+                    torch.cat([u[b], u_aug[b]], 1), valid)
+            if self.use_shared:
+                (sa, sb), (sa2, sb2) = h["s"][key], h_aug["s"][key]
+                terms[f"shared_nce/{key}"] = nce_term(self.shared_nce[key], sa, sb, valid)
+                terms[f"shared_club/{key}"] = club_term(
+                    self.shared_club[key], torch.cat([sa, sa2], 1), torch.cat([sb, sb2], 1), valid)
+        return terms, cache
+
+    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
+        if "h" not in cache:
+            return {}
+        h, h_aug, masks = cache["h"], cache["h_aug"], cache["masks"]
+        out = {}
+        for a, b in self.pairs:
+            key, valid = pair_key(a, b), masks[a] & masks[b]
+            if self.use_unique:
+                ua, ub = h["u"][a].detach(), h["u"][b].detach()
+                out[f"critic/unique_club/{key}"] = nce_term(self.unique_club[key], ua, ub, valid)
+            if self.use_shared:
+                (sa, sb), (sa2, sb2) = h["s"][key], h_aug["s"][key]
+                out[f"critic/shared_club/{key}"] = nce_term(
+                    self.shared_club[key], torch.cat([sa, sa2], 1).detach(),
+                    torch.cat([sb, sb2], 1).detach(), valid)
+        return out
+
+    def club_critics(self) -> list[nn.Module]:
+        return [*self.unique_club.values(), *self.shared_club.values()]
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        h = self.heads(self.encode(batch, False))
+        parts = [h["u"][n] for n in self.unique_heads]
+        parts += [(sa + sb) / 2 for sa, sb in h["s"].values()]
+        return torch.cat(parts, dim=1)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.cfg.embedding_dim

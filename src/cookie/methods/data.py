@@ -1,0 +1,72 @@
+"""Per-region tensors of all views, and the loaders that batch them by region index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cookie.views import ViewData
+
+
+@dataclass
+class ViewSpec:
+    """What an encoder needs to know about a view."""
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    aux_dim: int
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3
+
+    @classmethod
+    def from_view(cls, view: ViewData) -> ViewSpec:
+        aux = 0 if view.aux is None or not view.is_image else view.aux.shape[1]
+        return cls(view.name, view.kind, view.input_shape, aux)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "input_shape": list(self.input_shape),
+                "aux_dim": self.aux_dim}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ViewSpec:
+        return cls(d["name"], d["kind"], tuple(d["input_shape"]), int(d["aux_dim"]))
+
+
+class RegionTensors(Dataset):
+    """All views as tensors; items are region positions, batches gather every view."""
+
+    def __init__(self, views: dict[str, ViewData]) -> None:
+        self.names = list(views)
+        first = next(iter(views.values()))
+        self.n = len(first.region_ids)
+        self.x = {k: torch.from_numpy(v.values) for k, v in views.items()}
+        self.aux = {
+            k: torch.from_numpy(v.aux) if (v.aux is not None and v.is_image) else None
+            for k, v in views.items()
+        }
+        self.mask = {k: torch.from_numpy(v.mask) for k, v in views.items()}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+    def gather(self, idx: list[int] | torch.Tensor) -> dict[str, tuple]:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return {
+            k: (self.x[k][idx], None if self.aux[k] is None else self.aux[k][idx],
+                self.mask[k][idx])
+            for k in self.names
+        }
+
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+        size = self.n if batch_size <= 0 else min(batch_size, self.n)
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(self, batch_size=size, shuffle=shuffle, collate_fn=self.gather,
+                          generator=gen, drop_last=shuffle and size < self.n and self.n % size == 1)

@@ -1,0 +1,65 @@
+"""Lightning training of any objective: stage 1 (intra-view) then stage 2 (joint), with a
+separate optimizer step for the CLUB critics (manual optimization)."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+
+from cookie.config import MethodConfig
+from cookie.methods.base import Batch, MultiViewObjective
+
+
+class ObjectiveModule(pl.LightningModule):
+    def __init__(self, objective: MultiViewObjective, cfg: MethodConfig) -> None:
+        super().__init__()
+        self.objective = objective
+        self.cfg = cfg
+        self.automatic_optimization = False
+        self.last_terms: dict[str, float] = {}
+
+    @property
+    def pretrain_epochs(self) -> int:
+        return self.cfg.pretrain_epochs if self.objective.uses_pretraining else 0
+
+    def stage(self) -> int:
+        return 1 if self.current_epoch < self.pretrain_epochs else 2
+
+    def configure_optimizers(self):
+        main = torch.optim.AdamW(self.objective.main_parameters(), lr=self.cfg.lr,
+                                 weight_decay=self.cfg.weight_decay)
+        critic_params = self.objective.critic_parameters()
+        if not critic_params:
+            return main
+        critic = torch.optim.AdamW(critic_params, lr=self.cfg.critic_lr,
+                                   weight_decay=self.cfg.weight_decay)
+        return [main, critic]
+
+    def optimizers_pair(self):
+        opts = self.optimizers()
+        if isinstance(opts, list):
+            return opts[0], opts[1]
+        return opts, None
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        main_opt, critic_opt = self.optimizers_pair()
+        stage = self.stage()
+        terms, cache = self.objective.terms(batch, stage)
+        loss = self.objective.total(terms, stage)
+        main_opt.zero_grad()
+        self.manual_backward(loss)
+        main_opt.step()
+        # The CLUB critics learn from the same (detached) representations, after the
+        # encoder step, so that their in-place update cannot touch the encoder graph.
+        if critic_opt is not None and stage == 2:
+            critic_terms = self.objective.critic_terms(cache)
+            if critic_terms:
+                critic_loss = sum(critic_terms.values())
+                critic_opt.zero_grad()
+                self.manual_backward(critic_loss)
+                critic_opt.step()
+                self.log("critic_loss", critic_loss.detach(), prog_bar=False)
+        self.log("loss", loss.detach(), prog_bar=True)
+        self.log("stage", float(stage), prog_bar=True)
+        self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
+        return loss.detach()

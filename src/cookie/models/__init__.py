@@ -1,0 +1,1 @@
+"""Encoders, heads, critics and augmentations (plain torch)."""

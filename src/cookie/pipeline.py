@@ -1,0 +1,105 @@
+"""The jobs behind the CLI: fit a run directory, evaluate an embeddings table."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cookie.config import DatasetConfig, load_config, with_method
+from cookie.dataset import RegionDataset, load_dataset
+from cookie.io.atomic import atomic_dir
+from cookie.io.outputs import (
+    data_files,
+    package_versions,
+    read_embeddings,
+    sha256_file,
+    write_embeddings,
+    write_json,
+)
+
+
+def checkpoint_dir_for(out: Path) -> Path:
+    """Checkpoints live beside the run directory until the run completes."""
+    out = Path(out)
+    return out.parent / f".{out.name}.checkpoints"
+
+
+def run_record(cfg: DatasetConfig, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "config": str(cfg.source),
+        "method": cfg.method.model_dump(mode="json"),
+        "seed": cfg.method.seed,
+        "versions": package_versions(),
+        "data_files": {str(p): sha256_file(p) for p in data_files(cfg)},
+        "fit_seconds": round(seconds, 2),
+        **extra,
+    }
+
+
+def evaluate_dataset(embeddings: pd.DataFrame, ds: RegionDataset, source: str,
+                     progress: Callable[[str], None] | None = None):
+    from cookie.evaluation.evaluate import evaluate_embeddings
+
+    return evaluate_embeddings(embeddings, ds.labels, ds.regions, ds.config.tasks,
+                               ds.config.evaluation, source=source)
+
+
+def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | None = None,
+            resume: bool = False, cache_dir: Path | None = Path(".cookie_cache"),
+            evaluate: bool = True, log: Callable[[str], None] = print,
+            progress: bool = True) -> pd.DataFrame | None:
+    """Featurize, train, write `out/` atomically: model/, config snapshot, embeddings, report."""
+    from cookie.embedder import CookieEmbedder
+
+    out = Path(out)
+    cfg = load_config(config)
+    cfg = with_method(cfg, **(overrides or {}))
+    ds = load_dataset(cfg, cache_dir=cache_dir)
+    log(f"dataset {cfg.name}: {len(ds.regions)} regions, views "
+        + ", ".join(f"{n} {tuple(v.input_shape)}" for n, v in ds.views.items()))
+    ckpt = checkpoint_dir_for(out)
+    if not resume and ckpt.exists():
+        shutil.rmtree(ckpt)
+    start = time.perf_counter()
+    embedder = CookieEmbedder().fit(ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None,
+                                    resume=resume, progress=progress)
+    seconds = time.perf_counter() - start
+    emb = embedder.transform(ds)
+    summary = None
+    with atomic_dir(out) as tmp:
+        embedder.save(tmp / "model")
+        shutil.copyfile(cfg.source, tmp / f"config{Path(cfg.source).suffix}")
+        write_json(cfg.model_dump(mode="json"), tmp / "config.resolved.json")
+        write_embeddings(emb, tmp / "embeddings.parquet", ds.regions)
+        write_json(run_record(cfg, seconds, {"regions": len(emb), "dim": emb.shape[1]}),
+                   tmp / "run.json")
+        if evaluate and cfg.tasks:
+            report = evaluate_dataset(emb, ds, str(out / "embeddings.parquet"))
+            report.to_json(tmp / "report.json")
+            (tmp / "report.md").write_text(report.to_markdown())
+            summary = report.summary_table()
+    shutil.rmtree(ckpt, ignore_errors=True)
+    log(f"trained {cfg.method.name} in {seconds:.1f} s")
+    return summary
+
+
+def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
+                 log: Callable[[str], None] = print) -> pd.DataFrame:
+    cfg = load_config(config)
+    emb = read_embeddings(embeddings)
+    from cookie.labels import load_labels
+    from cookie.regions import load_regions
+
+    regions = load_regions(cfg)
+    ds = RegionDataset(cfg, regions, {}, load_labels(cfg, regions))
+    report = evaluate_dataset(emb, ds, str(embeddings))
+    if out is not None:
+        with atomic_dir(Path(out)) as tmp:
+            report.to_json(tmp / "report.json")
+            (tmp / "report.md").write_text(report.to_markdown())
+    return report.summary_table()
