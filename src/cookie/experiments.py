@@ -1,0 +1,85 @@
+"""Multi-seed runs of one or more methods on a dataset, evaluated and aggregated."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cookie.dataset import RegionDataset
+
+
+@dataclass
+class SeedRuns:
+    """Per-seed evaluation reports, fit times and the last seed's embeddings of a method."""
+
+    method: str
+    overrides: dict[str, Any]
+    reports: list = field(default_factory=list)
+    fit_seconds: list[float] = field(default_factory=list)
+    embeddings: pd.DataFrame | None = None
+    model: Any = None
+
+    def aggregate(self) -> pd.DataFrame:
+        from cookie.evaluation.evaluate import aggregate_seeds
+
+        return aggregate_seeds(self.reports)
+
+
+def run_seeds(ds: RegionDataset, method: str, seeds: list[int],
+              overrides: dict[str, Any] | None = None,
+              say: Callable[[str], None] = print, evaluate: bool = True) -> SeedRuns:
+    """Fit `method` once per seed with the same budget and evaluate each embedding."""
+    from cookie.embedder import CookieEmbedder
+    from cookie.pipeline import evaluate_dataset
+
+    overrides = dict(overrides or {})
+    runs = SeedRuns(method, overrides)
+    for seed in seeds:
+        start = time.perf_counter()
+        model = CookieEmbedder(**{**overrides, "name": method, "seed": seed}).fit(ds)
+        runs.fit_seconds.append(time.perf_counter() - start)
+        emb = model.transform(ds)
+        if evaluate:
+            runs.reports.append(evaluate_dataset(emb, ds, f"{method} seed {seed}"))
+        runs.embeddings, runs.model = emb, model
+        say(f"{method} seed {seed}: fit {runs.fit_seconds[-1]:.1f} s")
+    return runs
+
+
+def machine_description() -> str:
+    """CPU model, core count and OS, for results files."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        cores = "?"
+    return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def fmt(mean: float, std: float, digits: int = 3) -> str:
+    if pd.isna(mean):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not pd.isna(std) else f"{mean:.{digits}f}"
+
+
+def pick(agg: pd.DataFrame, task: str, protocol: str, probe: str, metric: str = "r2") -> str:
+    row = agg[(agg.task == task) & (agg.protocol == protocol) & (agg.probe == probe)
+              & (agg.metric == metric)]
+    if row.empty:
+        return "n/a"
+    return fmt(float(row["mean"].iloc[0]), float(row["std"].iloc[0]))
