@@ -145,6 +145,9 @@ class RasterView(ViewBase):
     """Imagery / elevation: a masked chip per region from a GeoTIFF, windowed reads."""
 
     kind: Literal["raster"]
+    crs: str | None = Field(
+        None, description="CRS of the raster; overrides the file's own tag (for mis-tagged files)"
+    )
     bands: list[int] | None = Field(None, description="1-based band numbers; default all")
     image_size: int = Field(16, ge=4, le=256)
     nodata: float | None = None
@@ -164,7 +167,7 @@ class RasterLabel(Strict):
     name: str
     path: Path
     expression: str
-    crs: str | None = None
+    crs: str | None = Field(None, description="overrides the raster file's CRS tag")
 
 
 class LabelsConfig(Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -44,12 +45,12 @@ class RegionTensors(Dataset):
         self.names = list(views)
         first = next(iter(views.values()))
         self.n = len(first.region_ids)
-        self.x = {k: torch.from_numpy(v.values) for k, v in views.items()}
+        self.x = {k: torch.from_numpy(np.array(v.values)) for k, v in views.items()}
         self.aux = {
-            k: torch.from_numpy(v.aux) if (v.aux is not None and v.is_image) else None
+            k: torch.from_numpy(np.array(v.aux)) if (v.aux is not None and v.is_image) else None
             for k, v in views.items()
         }
-        self.mask = {k: torch.from_numpy(v.mask) for k, v in views.items()}
+        self.mask = {k: torch.from_numpy(np.array(v.mask)) for k, v in views.items()}
 
     def __len__(self) -> int:
         return self.n
