@@ -1,0 +1,15 @@
+"""Honest downstream evaluation of region embeddings (literature, robust and spatial-block
+protocols; regression, classification and clustering tasks)."""
+
+from __future__ import annotations
+
+from cookie.evaluation.evaluate import (
+    EvaluationReport,
+    aggregate_seeds,
+    combine_reports,
+    evaluate_dataset,
+    evaluate_embeddings,
+)
+
+__all__ = ["EvaluationReport", "aggregate_seeds", "combine_reports", "evaluate_dataset",
+           "evaluate_embeddings"]
