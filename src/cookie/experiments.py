@@ -37,7 +37,7 @@ def run_seeds(ds: RegionDataset, method: str, seeds: list[int],
               say: Callable[[str], None] = print, evaluate: bool = True) -> SeedRuns:
     """Fit `method` once per seed with the same budget and evaluate each embedding."""
     from cookie.embedder import CookieEmbedder
-    from cookie.pipeline import evaluate_dataset
+    from cookie.evaluation.evaluate import evaluate_dataset
 
     overrides = dict(overrides or {})
     runs = SeedRuns(method, overrides)
@@ -83,3 +83,34 @@ def pick(agg: pd.DataFrame, task: str, protocol: str, probe: str, metric: str = 
     if row.empty:
         return "n/a"
     return fmt(float(row["mean"].iloc[0]), float(row["std"].iloc[0]))
+
+
+def method_table(runs: dict[str, SeedRuns], tasks: list[str],
+                 protocols: tuple[str, ...] = ("robust", "spatial"),
+                 probes: tuple[str, ...] = ("ridge_cv", "random_forest"),
+                 metric: str = "r2") -> list[str]:
+    """Markdown rows: one per (method, probe), one column per (task, protocol)."""
+    head = ["method", "probe"] + [f"{t} {p} {metric.upper()}" for t in tasks for p in protocols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, r in runs.items():
+        agg = r.aggregate()
+        n = len(r.reports)
+        for probe in probes:
+            cells = [pick(agg, t, p, probe, metric) for t in tasks for p in protocols]
+            lines.append(f"| {label} ({n} seed{'s' if n > 1 else ''}) | {probe} | "
+                         + " | ".join(cells) + " |")
+    return lines
+
+
+def budget_text(cfg, seeds: list[int], runs: SeedRuns) -> str:
+    import numpy as np
+
+    m = cfg.method
+    secs = runs.fit_seconds
+    return (f"Budget (fixed in the config before any evaluation): {m.pretrain_epochs} intra-view "
+            f"epochs, then {m.epochs} joint epochs, batch "
+            f"{'full' if m.batch_size == 0 else m.batch_size}"
+            f", lr {m.lr}, alpha {m.alpha}, temperature {m.temperature}, embedding "
+            f"{m.embedding_dim}. Seeds {seeds}. Fit time per seed "
+            f"{np.mean(secs):.1f} ± {np.std(secs):.1f} s. No epoch, seed or setting was chosen "
+            "by evaluation folds.")

@@ -12,6 +12,7 @@ import pandas as pd
 
 from cookie.config import DatasetConfig, load_config, with_method
 from cookie.dataset import RegionDataset, load_dataset
+from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.io.atomic import atomic_dir
 from cookie.io.outputs import (
     data_files,
@@ -39,14 +40,6 @@ def run_record(cfg: DatasetConfig, seconds: float, extra: dict[str, Any]) -> dic
         "fit_seconds": round(seconds, 2),
         **extra,
     }
-
-
-def evaluate_dataset(embeddings: pd.DataFrame, ds: RegionDataset, source: str,
-                     progress: Callable[[str], None] | None = None):
-    from cookie.evaluation.evaluate import evaluate_embeddings
-
-    return evaluate_embeddings(embeddings, ds.labels, ds.regions, ds.config.tasks,
-                               ds.config.evaluation, source=source)
 
 
 def summary_frame(report) -> pd.DataFrame:

@@ -43,7 +43,8 @@ def load_regions(cfg: DatasetConfig) -> gpd.GeoDataFrame:
     else:
         from cookie.grids import regions_from_grid, regions_from_h3
 
-        gdf = regions_from_grid(rc, cfg.crs) if rc.grid is not None else regions_from_h3(rc, cfg.crs)
+        make = regions_from_grid if rc.grid is not None else regions_from_h3
+        gdf = make(rc, cfg.crs)
     if len(gdf) == 0:
         raise DataError(f"{rc.path or 'regions'}: no regions")
     crs = CRS.from_user_input(cfg.crs) if cfg.crs else metric_crs_for(gdf)

@@ -45,7 +45,8 @@ def read_embeddings(path: Path) -> pd.DataFrame:
     if bad:
         raise DataError(f"{path}: column {bad[0]!r} is not numeric")
     if frame.index.duplicated().any():
-        raise DataError(f"{path}: duplicate region ids (first: {frame.index[frame.index.duplicated()][0]!r})")
+        first = frame.index[frame.index.duplicated()][0]
+        raise DataError(f"{path}: duplicate region ids (first: {first!r})")
     if not np.isfinite(frame.to_numpy(dtype=float)).all():
         raise DataError(f"{path}: NaN or infinite embedding values")
     return frame

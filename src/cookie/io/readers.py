@@ -51,7 +51,8 @@ def require_columns(frame: pd.DataFrame, columns: list[str], path: Path | str) -
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
-            f"{path}: column {missing[0]!r} not found (columns: {', '.join(map(str, frame.columns[:12]))}"
+            f"{path}: column {missing[0]!r} not found "
+            f"(columns: {', '.join(map(str, frame.columns[:12]))}"
             f"{', ...' if len(frame.columns) > 12 else ''})"
         )
 

@@ -57,7 +57,8 @@ class CookieObjective(MultiViewObjective):
                 self.unique_heads[n] = head(d, k)
                 self.unique_nce[n] = critic(k, k)
             for a, b in self.pairs:
-                ka, kb = self.unique_heads[a][-1].out_features, self.unique_heads[b][-1].out_features
+                ka = self.unique_heads[a][-1].out_features
+                kb = self.unique_heads[b][-1].out_features
                 self.unique_club[pair_key(a, b)] = critic(ka, kb)
                 self.unique_cond[pair_key(a, b)] = critic(2 * ka, 2 * kb)
         self.shared_heads, self.shared_nce, self.shared_club = (
