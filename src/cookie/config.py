@@ -211,7 +211,8 @@ class MethodConfig(Strict):
     temperature: float = Field(0.1, gt=0)
     alpha: float = Field(1.0, ge=0, description="weight of the intra-view loss in stage 2")
     pretrain_epochs: int = Field(20, ge=0)
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(20, ge=1, description="stage-2 epochs (default set on the demo data, "
+                        "see benchmarks/results/budget.md)")
     batch_size: int = Field(0, ge=0, description="0 = full batch")
     lr: float = Field(1e-3, gt=0)
     critic_lr: float = Field(1e-3, gt=0)
@@ -229,6 +230,10 @@ class EvaluationConfig(Strict):
     folds: int = Field(5, ge=2)
     repeats: int = Field(3, ge=1)
     spatial_folds: int = Field(5, ge=2)
+    spatial: bool = Field(True, description="run the spatial-block protocol")
+    probes: list[str] | None = Field(
+        None, description="probes to run (ridge_cv, random_forest, logistic); default all"
+    )
     seed: int = 0
 
 

@@ -54,7 +54,7 @@ def demo_config(layers: dict[str, Path], base: Path, size_m: float) -> dict:
     cfg["views"] = [v for v in cfg["views"] if v["name"] != HELD_OUT_VIEW]
     cfg["labels"] = {"path": "labels.parquet", "id_column": "region_id"}
     cfg["tasks"] = [{"name": "building_density", "target": "buildings_per_km2", "log": True}]
-    cfg["method"] = {"pretrain_epochs": 20, "epochs": 80, "seed": 0}
+    cfg["method"] = {"seed": 0}
     cfg["evaluation"] = {"folds": 5, "repeats": 2, "spatial_folds": 5}
     return cfg
 

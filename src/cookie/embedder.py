@@ -35,7 +35,8 @@ class CookieEmbedder:
     """Learn one embedding per region from several views.
 
     Parameters are those of `MethodConfig` (method name, sizes, epochs, alpha, seed, ...);
-    unset ones come from the dataset config's ``[method]`` section at `fit` time.
+    unset ones come from the dataset config's ``[method]`` section at `fit` time. ``augment``
+    (a dict of `AugmentConfig` fields) replaces those fields in every view's augmentation.
     Learned state: ``objective_`` (the torch module), ``specs_``, ``view_names_``.
     """
 
@@ -45,7 +46,8 @@ class CookieEmbedder:
     # ------------------------------------------------------------------ fitting
     def _method_config(self, dataset: RegionDataset) -> MethodConfig:
         base = dataset.config.method.model_dump()
-        return MethodConfig.model_validate(base | self.params)
+        params = {k: v for k, v in self.params.items() if k != "augment"}
+        return MethodConfig.model_validate(base | params)
 
     def fit(self, dataset: RegionDataset, checkpoint_dir: str | Path | None = None,
             resume: bool = False, progress: bool = False) -> CookieEmbedder:
@@ -54,8 +56,11 @@ class CookieEmbedder:
         self.config_ = cfg
         self.view_names_ = list(dataset.views)
         self.specs_ = [ViewSpec.from_view(v) for v in dataset.views.values()]
-        self.augments_ = {v.name: v.augment for v in dataset.config.views if v.name in
-                          dataset.views}
+        override = self.params.get("augment") or {}
+        self.augments_ = {
+            v.name: AugmentConfig.model_validate(v.augment.model_dump() | override)
+            for v in dataset.config.views if v.name in dataset.views
+        }
         self.encoder_choice_ = {v.name: v.encoder for v in dataset.config.views if v.name in
                                 dataset.views}
         if cfg.name == "raw":
@@ -122,16 +127,29 @@ class CookieEmbedder:
                 raise DataError(f"view {spec.name!r}: features have shape {got}, the model "
                                 f"expects {spec.input_shape}")
 
-    def transform(self, dataset: RegionDataset, batch_size: int = 4096) -> pd.DataFrame:
-        """Embeddings of every region: a DataFrame indexed by region id."""
+    def transform(self, dataset: RegionDataset, batch_size: int = 4096,
+                  drop_views: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Embeddings of every region: a DataFrame indexed by region id.
+
+        ``drop_views`` embeds as if those views were missing for every region (their mask is
+        false and their encoder input zero): the modality-dropout-at-inference experiment.
+        """
         self._check_fitted()
         self._check_views(dataset)
+        unknown = [v for v in drop_views if v not in self.view_names_]
+        if unknown:
+            raise DataError(f"cannot drop view {unknown[0]!r}: the model has views "
+                            f"{', '.join(self.view_names_)}")
         if self.config_.name == "raw":
             frame = self._raw_frame(dataset)[self.raw_columns_]
             values = (frame.to_numpy() - self.raw_mean_) / self.raw_std_
+            for name in drop_views:
+                values[:, [c.startswith(f"{name}:") for c in self.raw_columns_]] = 0.0
         else:
             views = {n: dataset.views[n] for n in self.view_names_}
             tensors = RegionTensors(views)
+            for name in drop_views:
+                tensors.mask[name] = torch.zeros_like(tensors.mask[name])
             chunks = []
             with torch.no_grad():
                 self.objective_.eval()
@@ -184,7 +202,7 @@ class CookieEmbedder:
             raise DataError(
                 f"{directory}: unreadable model ({type(exc).__name__}: {exc})"
             ) from None
-        self = cls(**meta["method"])
+        self = cls(**meta["method"], augment=None)
         self.config_ = cfg
         self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]
         self.view_names_ = [s.name for s in self.specs_]

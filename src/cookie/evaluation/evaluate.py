@@ -337,6 +337,13 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
         frame.index.name = "region_id"
         preds[(task.name, res.protocol, res.probe)] = frame
 
+    def chosen(known) -> list[str] | None:
+        if cfg.probes is None:
+            return None
+        picked = [p for p in cfg.probes if p in known]
+        return picked or None
+
+    reg_probes, cls_probes = chosen(P.REGRESSION_PROBES), chosen(P.CLASSIFICATION_PROBES)
     for task in tasks:
         y = targets[task.name].dropna()
         ids = y.index[y.index.isin(emb.index)]
@@ -357,13 +364,16 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
                 add(task, ids, P.literature_regression(X, yf, cfg.literature_splits))
             say(f"{task.name}: robust protocol ({cfg.folds}-fold x {cfg.repeats})")
             for res in P.robust_regression(X, yf, cfg.folds, cfg.repeats, cfg.seed,
-                                           log_target=task.log, n_trees=n_trees):
+                                           log_target=task.log, probes=reg_probes,
+                                           n_trees=n_trees):
                 add(task, ids, res)
-            say(f"{task.name}: spatial-block protocol ({cfg.spatial_folds} blocks)")
-            xy = _centroids(regions, ids)
-            for res in P.spatial_regression(X, yf, xy, cfg.spatial_folds, cfg.seed,
-                                            log_target=task.log, n_trees=n_trees):
-                add(task, ids, res)
+            if cfg.spatial:
+                say(f"{task.name}: spatial-block protocol ({cfg.spatial_folds} blocks)")
+                xy = _centroids(regions, ids)
+                for res in P.spatial_regression(X, yf, xy, cfg.spatial_folds, cfg.seed,
+                                                log_target=task.log, probes=reg_probes,
+                                                n_trees=n_trees):
+                    add(task, ids, res)
         elif task.type == "classification":
             yc = _class_labels(yv)
             classes, counts = np.unique(yc, return_counts=True)
@@ -379,7 +389,7 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
                             len(small), cfg.folds, _plain(small[0]))
             say(f"{task.name}: stratified protocol ({cfg.folds}-fold x {cfg.repeats})")
             for res in P.classification_protocol(X, yc, cfg.folds, cfg.repeats, cfg.seed,
-                                                 n_trees=n_trees):
+                                                 probes=cls_probes, n_trees=n_trees):
                 add(task, ids, res)
         elif task.type == "clustering":
             yc = _class_labels(yv)

@@ -114,9 +114,11 @@ class MultiViewObjective(nn.Module):
         return [p for c in self.club_critics() for p in c.parameters()]
 
     def embed(self, batch: Batch) -> torch.Tensor:
-        """Final embedding of clean inputs (default: concatenated encoder outputs)."""
+        """Final embedding of clean inputs (default: concatenated encoder outputs, zeros for
+        regions missing from a view)."""
         e = self.encode(batch, False)
-        return torch.cat([e[n] for n in self.names], dim=1)
+        return torch.cat([e[n] * batch[n][2].to(e[n].dtype).unsqueeze(1) for n in self.names],
+                         dim=1)
 
     @property
     def embedding_dim(self) -> int:

@@ -125,9 +125,18 @@ class CookieObjective(MultiViewObjective):
         return [*self.unique_club.values(), *self.shared_club.values()]
 
     def embed(self, batch: Batch) -> torch.Tensor:
+        """Unique heads and per-pair mean shared heads of clean inputs.
+
+        A region missing from a view (mask false, e.g. a view dropped at inference) gets zeros
+        for that view's unique block, and each shared block with that view falls back to the
+        other view's shared head (zeros when both are missing).
+        """
         h = self.heads(self.encode(batch, False))
-        parts = [h["u"][n] for n in self.unique_heads]
-        parts += [(sa + sb) / 2 for sa, sb in h["s"].values()]
+        masks = {n: batch[n][2].to(torch.float32).unsqueeze(1) for n in self.names}
+        parts = [h["u"][n] * masks[n] for n in self.unique_heads]
+        for (a, b), (sa, sb) in zip(self.pairs, h["s"].values(), strict=False):
+            wa, wb = masks[a], masks[b]
+            parts.append((sa * wa + sb * wb) / (wa + wb).clamp_min(1.0))
         return torch.cat(parts, dim=1)
 
     @property
