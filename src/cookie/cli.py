@@ -178,6 +178,40 @@ def demo(
                   "report.md")
 
 
+# ---------------------------------------------------------------------------- experiment
+@app.command()
+@run_safely
+def experiment(
+    name: str = typer.Argument(..., help="alpha | dropout | augment"),
+    config: Path = typer.Argument(..., help="dataset config"),
+    seeds: int = typer.Option(5, help="number of training seeds (0..n-1)"),
+    out: Path = typer.Option(Path("benchmarks/results/experiments"), "--out", "-o",
+                             help="folder for results; re-running resumes finished cells"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+) -> None:
+    """Run one of the paper's experiments (resumable), write Markdown + PNG."""
+    from cookie.ablations import markdown_table, plot_experiment, run_experiment, summarize
+    from cookie.dataset import load_dataset
+    from cookie.io.atomic import atomic_file
+
+    ds = load_dataset(config, cache_dir=cache_dir)
+    run_dir = out / f"{ds.config.name}_{name}"
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"{name} on {ds.config.name}", total=None)
+        results = run_experiment(name, ds, list(range(seeds)), run_dir,
+                                 progress=lambda msg: bar.update(job, description=msg))
+    summary = summarize(results)
+    picture = out / f"{ds.config.name}_{name}.png"
+    plot_experiment(name, summary, picture, f"{name} on {ds.config.name}")
+    text = "\n".join([f"### {name} on {ds.config.name} ({seeds} seeds)", "",
+                      *markdown_table(summary), "", f"![{name}]({picture.name})", ""])
+    with atomic_file(out / f"{ds.config.name}_{name}.md") as tmp:
+        tmp.write_text(text)
+    console.print(text, highlight=False)
+
+
 def entry() -> None:  # pragma: no cover
     app()
 

@@ -47,7 +47,6 @@ class RegionsConfig(Strict):
     grid: GridSpec | None = None
     h3: H3Spec | None = None
     crs: str | None = Field(None, description="CRS to assume when the file has none")
-    keep_empty: bool = Field(True, description="keep generated cells that hold no features")
 
     @model_validator(mode="after")
     def _one_source(self) -> RegionsConfig:

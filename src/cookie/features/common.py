@@ -7,6 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from cookie.errors import DataError
+from cookie.io.readers import plain_scalar
 from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,12 @@ def align_to_regions(name: str, kind: str, frame: pd.DataFrame, regions_index: p
         log.warning("%s: %d rows for unknown regions ignored (first: %r)", source, len(unknown),
                     unknown[0])
     present = regions_index.isin(frame.index)
+    if len(frame) and not present.any():
+        raise DataError(
+            f"{source}: no row matches a region id (view {name!r}; ids like "
+            f"{plain_scalar(frame.index[0])!r}, regions like "
+            f"{plain_scalar(regions_index[0])!r})"
+        )
     missing = int((~present).sum())
     if missing:
         log.warning("view %r: %d of %d regions have no data (zero vector + mask)", name,

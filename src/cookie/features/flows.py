@@ -8,14 +8,14 @@ import pandas as pd
 
 from cookie.config import FlowsView
 from cookie.errors import DataError
-from cookie.io.readers import check_finite, read_table, require_columns
+from cookie.io.readers import as_region_ids, check_finite, read_table, require_columns
 from cookie.views import ViewData
 
 
 def flow_matrix(frame: pd.DataFrame, cfg: FlowsView, index: pd.Index) -> np.ndarray:
     """N x N matrix of summed weights, rows = origins, columns = destinations."""
-    origin = pd.Index(frame[cfg.origin].astype(index.dtype, copy=False))
-    dest = pd.Index(frame[cfg.destination].astype(index.dtype, copy=False))
+    origin = as_region_ids(frame[cfg.origin], index, cfg.path, cfg.origin)
+    dest = as_region_ids(frame[cfg.destination], index, cfg.path, cfg.destination)
     oi, di = index.get_indexer(origin), index.get_indexer(dest)
     keep = (oi >= 0) & (di >= 0)
     mat = np.zeros((len(index), len(index)), dtype=np.float64)

@@ -43,7 +43,7 @@ from shapely.geometry.base import BaseGeometry
 from cookie import expressions
 from cookie.config import RasterLabel, RasterView
 from cookie.errors import ConfigError, DataError
-from cookie.io.readers import require_file
+from cookie.io.readers import crs_name, require_file
 from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def _check_overlap(geoms: gpd.GeoSeries, src: rasterio.DatasetReader, crs: CRS,
     if not geoms.intersects(extent).any():
         raise DataError(
             f"{path}: raster extent {_fmt_bounds(src.bounds)} does not overlap the regions' "
-            f"extent {_fmt_bounds(geoms.total_bounds)} (both in {crs.to_string()}); "
+            f"extent {_fmt_bounds(geoms.total_bounds)} (both in {crs_name(crs)}); "
             "check the CRS (`crs` on the view overrides the file's tag)"
         )
 

@@ -8,6 +8,7 @@ import numpy as np
 from cookie.config import TableView
 from cookie.features.common import align_to_regions
 from cookie.io.readers import (
+    as_region_ids,
     check_finite,
     check_unique_ids,
     read_table,
@@ -23,7 +24,7 @@ def featurize_table(cfg: TableView, regions: gpd.GeoDataFrame) -> ViewData:
     check_unique_ids(frame[cfg.id_column], cfg.path, cfg.id_column)
     cols = select_columns(frame, cfg.columns, [cfg.id_column], cfg.path)
     feats = frame.set_index(cfg.id_column)[cols].astype(float)
-    feats.index = feats.index.astype(regions.index.dtype, copy=False)
+    feats.index = as_region_ids(feats.index, regions.index, cfg.path, cfg.id_column)
     check_finite(feats, cfg.path)
     if cfg.transform == "log1p":
         if (feats.to_numpy() < 0).any():

@@ -1,0 +1,93 @@
+"""`lines` views (roads): length per class per km2, segment and intersection counts.
+
+Definitions
+- A *segment* is one LineString (a MultiLineString counts as its parts). A region's segment
+  count is the number of segments with a positive length inside it.
+- A *node* is a segment endpoint (endpoints closer than 1 cm are merged). Its degree is the
+  number of segment ends at it, plus 2 for every other segment passing through it (a T
+  junction whose through road is not split still has degree 3). An *intersection* is a node
+  of degree >= 3; dead ends (1) and mere joins of two segments (2) are not. Two lines that
+  cross without a shared vertex (a bridge or tunnel) make no intersection. Each intersection
+  is counted in the region that contains it (once, on shared edges).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from cookie.config import LinesView
+from cookie.features.polygons import (
+    LINEAR,
+    assign_first,
+    class_codes,
+    clip_to_regions,
+    log_empty,
+    read_layer,
+    region_areas,
+    region_pairs,
+    safe_div,
+)
+from cookie.views import ViewData
+
+NODE_TOLERANCE_M = 0.01
+
+
+def intersection_nodes(segments: np.ndarray, tol: float = NODE_TOLERANCE_M) -> np.ndarray:
+    """Points of degree >= 3 in the network of ``segments`` (LineStrings), see module doc."""
+    n = len(segments)
+    if n == 0:
+        return np.empty(0, dtype=object)
+    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(segments, 0)),
+                           shapely.get_coordinates(shapely.get_point(segments, -1))])
+    keys = np.round(ends / tol).astype(np.int64)
+    _, first, inverse, degree = np.unique(keys, axis=0, return_index=True,
+                                          return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    nodes = shapely.points(ends[first])
+    start_node, end_node = inverse[:n], inverse[n:]
+    low = np.flatnonzero(degree < 3)  # only these can still become intersections
+    if len(low):
+        ni, si = shapely.STRtree(segments).query(nodes[low], predicate="dwithin", distance=tol)
+        ni = low[ni]
+        through = (start_node[si] != ni) & (end_node[si] != ni)
+        degree = degree + 2 * np.bincount(ni[through], minlength=len(degree))
+    return nodes[degree >= 3]
+
+
+def featurize_lines(cfg: LinesView, regions: gpd.GeoDataFrame) -> ViewData:
+    """Per region: ``length_km_per_km2``, ``segments``, ``intersections`` and
+    ``length_<class>_km_per_km2`` (top ``max_classes`` classes by length, the rest in
+    ``other``); all transformed by ``cfg.transform``. Regions without line length: zeros and
+    mask False."""
+    gdf = read_layer(cfg, regions, LINEAR, [cfg.class_column] if cfg.class_column else None)
+    segments, row = shapely.get_parts(gdf.geometry.to_numpy(), return_index=True)
+    rgeoms = regions.geometry.to_numpy()
+    n = len(rgeoms)
+    area_km2 = region_areas(regions) / 1e6
+
+    si, ri = region_pairs(segments, rgeoms)
+    length_km = shapely.length(clip_to_regions(segments, si, rgeoms, ri)) / 1000.0
+    keep = length_km > 0
+    si, ri, length_km = si[keep], ri[keep], length_km[keep]
+
+    total = np.bincount(ri, weights=length_km, minlength=n)
+    count = np.bincount(ri, minlength=n).astype(float)
+    node_region = assign_first(intersection_nodes(segments), rgeoms)
+    crossings = np.bincount(node_region[node_region >= 0], minlength=n).astype(float)
+    cols = [safe_div(total, area_km2)[:, None], count[:, None], crossings[:, None]]
+    names = ["length_km_per_km2", "segments", "intersections"]
+    if cfg.class_column:
+        codes, classes = class_codes(gdf[cfg.class_column].to_numpy()[row[si]], length_km,
+                                     cfg.max_classes)
+        k = len(classes)
+        by_class = np.bincount(ri * k + codes, weights=length_km, minlength=n * k)
+        cols.append(safe_div(by_class.reshape(n, k), area_km2))
+        names += [f"length_{c}_km_per_km2" for c in classes]
+    values = np.concatenate(cols, axis=1)
+    if cfg.transform == "log1p":
+        values = np.log1p(values)
+    mask = total > 0
+    log_empty(cfg.name, mask)
+    return ViewData(cfg.name, "lines", regions.index, values, mask, names)

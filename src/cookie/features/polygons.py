@@ -1,0 +1,210 @@
+"""`polygons` views (land use / areas of interest): area share per class and covered fraction.
+
+Also holds the vector-layer helpers shared by the points, lines and footprints featurizers:
+reading and checking a layer, candidate (feature, region) pairs from an STRtree, class
+ranking, and areas of per-group unions that tolerate overlapping polygons.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from cookie.config import PolygonsView
+from cookie.errors import DataError
+from cookie.io.readers import read_vector, repair_geometries, require_columns, to_crs
+from cookie.views import ViewData
+
+log = logging.getLogger(__name__)
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+LINEAR = ("LineString", "MultiLineString")
+_DIMENSION = {POLYGONAL: 2, LINEAR: 1}
+
+
+# ---------------------------------------------------------------- shared vector helpers
+def keep_dimension(geoms: np.ndarray, allowed: tuple[str, ...]) -> np.ndarray:
+    """Replace geometry collections left by repairs with their parts of the allowed dimension."""
+    types = shapely.get_type_id(geoms)
+    ids = [shapely.GeometryType[t.upper()].value for t in allowed]
+    odd = np.flatnonzero(~np.isin(types, ids))
+    if not len(odd):
+        return geoms
+    dim = _DIMENSION[allowed]
+    parts, idx = shapely.get_parts(geoms[odd], return_index=True)
+    parts, sub = shapely.get_parts(parts, return_index=True)
+    idx = idx[sub]
+    ok = shapely.get_dimensions(parts) == dim
+    out = geoms.copy()
+    out[odd] = shapely.from_wkt("GEOMETRYCOLLECTION EMPTY")
+    if ok.any():
+        uniq, dense = np.unique(idx[ok], return_inverse=True)
+        make = shapely.multipolygons if dim == 2 else shapely.multilinestrings
+        out[odd[uniq]] = make(parts[ok], indices=dense)
+    return out
+
+
+def read_layer(cfg, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
+               columns: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Read a view's layer: non-empty, of the allowed geometry types, repaired, in the regions'
+    CRS. ``allowed=None`` accepts any geometry type."""
+    gdf = read_vector(cfg.path, cfg.layer, cfg.crs)
+    if len(gdf) == 0:
+        raise DataError(f"{cfg.path}: layer is empty (view {cfg.name!r})")
+    require_columns(gdf, [c for c in columns or [] if c], cfg.path)
+    if allowed is not None:
+        bad = sorted(set(gdf.geom_type.dropna()) - set(allowed))
+        if bad:
+            raise DataError(
+                f"{cfg.path}: {cfg.kind} view {cfg.name!r} needs {'/'.join(allowed)} geometries "
+                f"(found {', '.join(bad)})"
+            )
+    gdf = repair_geometries(gdf, cfg.path)
+    if allowed is not None and len(gdf):
+        geoms = keep_dimension(gdf.geometry.to_numpy(), allowed)
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+        gdf = gdf.loc[~shapely.is_empty(geoms)]
+    if len(gdf) == 0:
+        raise DataError(f"{cfg.path}: layer has no non-empty geometries (view {cfg.name!r})")
+    return to_crs(gdf, regions.crs, cfg.path)
+
+
+def region_pairs(geoms: np.ndarray, region_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(feature index, region index) of every intersecting pair, sorted by region."""
+    fi, ri = shapely.STRtree(region_geoms).query(geoms, predicate="intersects")
+    order = np.lexsort((fi, ri))
+    return fi[order], ri[order]
+
+
+def clip_to_regions(geoms: np.ndarray, fi: np.ndarray, region_geoms: np.ndarray,
+                    ri: np.ndarray) -> np.ndarray:
+    """The part of feature ``fi[k]`` inside region ``ri[k]``; features lying well inside their
+    region (a fast prepared test) are taken as they are, only the others are intersected."""
+    shapely.prepare(region_geoms)
+    inside = shapely.contains_properly(region_geoms[ri], geoms[fi])
+    out = geoms[fi].copy()
+    cut = ~inside
+    out[cut] = shapely.intersection(geoms[fi[cut]], region_geoms[ri[cut]])
+    return out
+
+
+def assign_first(points: np.ndarray, region_geoms: np.ndarray) -> np.ndarray:
+    """Region index of each point (-1 outside all regions); a point on a shared edge goes to
+    the region listed first, so every point is counted once."""
+    pi, ri = shapely.STRtree(region_geoms).query(points, predicate="intersects")
+    out = np.full(len(points), -1, dtype=np.int64)
+    if len(pi):
+        order = np.lexsort((ri, pi))
+        pi, ri = pi[order], ri[order]
+        first = np.r_[True, pi[1:] != pi[:-1]]
+        out[pi[first]] = ri[first]
+    return out
+
+
+def _label(value: object) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def class_codes(values: pd.Series | np.ndarray, weights: np.ndarray,
+                max_classes: int) -> tuple[np.ndarray, list[str]]:
+    """Code of each item among the ``max_classes`` classes of largest total weight (ties by
+    name); other classes and missing values share the last code, named ``other``."""
+    values = pd.Series(np.asarray(values, dtype=object))
+    labels = pd.Series([_label(v) if pd.notna(v) else None for v in values.unique()],
+                       index=values.unique(), dtype=object)
+    lab = values.map(labels)
+    totals = pd.Series(np.asarray(weights, dtype=float)).groupby(lab.to_numpy()).sum()
+    ranked = sorted(totals.index, key=lambda k: (-totals[k], k))
+    top = ranked[:max_classes]
+    codes = pd.Index(top).get_indexer(lab)
+    names = list(top)
+    if (codes < 0).any():
+        codes[codes < 0] = len(top)
+        names.append("other" if "other" not in top else "_other")
+    return codes.astype(np.int64), names
+
+
+def union_area_by_group(pieces: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Area of the union of ``pieces`` per group. Areas are summed, except in the few groups
+    where two pieces overlap (interiors intersect), whose union is computed."""
+    area = shapely.area(pieces)
+    keep = area > 0
+    pieces, groups, area = pieces[keep], groups[keep], area[keep]
+    total = np.bincount(groups, weights=area, minlength=n_groups).astype(float)
+    if len(pieces) < 2:
+        return total
+    a, b = shapely.STRtree(pieces).query(pieces, predicate="intersects")
+    sel = (a < b) & (groups[a] == groups[b])
+    a, b = a[sel], b[sel]
+    if not len(a):
+        return total
+    overlap = shapely.relate_pattern(pieces[a], pieces[b], "T********")
+    bad = np.unique(groups[a[overlap]])
+    if len(bad):
+        order = np.argsort(groups, kind="stable")
+        sorted_groups = groups[order]
+        lo = np.searchsorted(sorted_groups, bad, side="left")
+        hi = np.searchsorted(sorted_groups, bad, side="right")
+        for g, i, j in zip(bad, lo, hi, strict=True):  # only groups with overlaps
+            total[g] = shapely.area(shapely.union_all(pieces[order[i:j]]))
+    return total
+
+
+def region_areas(regions: gpd.GeoDataFrame) -> np.ndarray:
+    """Region areas in m2 (regions are in a metric CRS)."""
+    return shapely.area(regions.geometry.to_numpy())
+
+
+def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den broadcast over rows, 0 where den is 0."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    if num.ndim == 2 and den.ndim == 1:
+        den = den[:, None]
+    den = np.broadcast_to(den, num.shape)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def log_empty(name: str, mask: np.ndarray) -> None:
+    missing = int((~mask).sum())
+    if missing:
+        log.info("view %r: %d of %d regions have no data (zero vector + mask)", name, missing,
+                 len(mask))
+
+
+# ---------------------------------------------------------------- the featurizer
+def featurize_polygons(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> ViewData:
+    """Per region: ``covered`` (fraction of the region under any polygon) and ``share_<class>``
+    (fraction under the union of that class's polygons), both in [0, 1]; overlapping polygons
+    are unioned, not double counted. Regions without polygon area: zeros and mask False."""
+    gdf = read_layer(cfg, regions, POLYGONAL, [cfg.class_column] if cfg.class_column else None)
+    geoms = gdf.geometry.to_numpy()
+    rgeoms = regions.geometry.to_numpy()
+    n = len(rgeoms)
+    rarea = region_areas(regions)
+    fi, ri = region_pairs(geoms, rgeoms)
+    pieces = keep_dimension(clip_to_regions(geoms, fi, rgeoms, ri), POLYGONAL)
+    parea = shapely.area(pieces)
+    keep = parea > 0
+    fi, ri, pieces, parea = fi[keep], ri[keep], pieces[keep], parea[keep]
+
+    covered = np.clip(safe_div(union_area_by_group(pieces, ri, n), rarea), 0.0, 1.0)
+    cols, names = [covered[:, None]], ["covered"]
+    if cfg.class_column:
+        codes, classes = class_codes(gdf[cfg.class_column].to_numpy()[fi], parea,
+                                     cfg.max_classes)
+        k = len(classes)
+        by_class = union_area_by_group(pieces, ri * k + codes, n * k).reshape(n, k)
+        cols.append(np.clip(safe_div(by_class, rarea), 0.0, 1.0))
+        names += [f"share_{c}" for c in classes]
+    values = np.concatenate(cols, axis=1)
+    mask = covered > 0
+    log_empty(cfg.name, mask)
+    return ViewData(cfg.name, "polygons", regions.index, values, mask, names)
+
