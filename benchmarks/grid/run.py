@@ -57,8 +57,8 @@ def plan_jobs(plan: str, frozen_root: Path, seeds: int) -> list[dict]:
 
 
 def _dataset(frozen_root: Path, name: str):
-    from cookie.frozen import load_frozen
     from cookie.dataset import RegionDataset
+    from cookie.frozen import load_frozen
 
     if name not in _CACHE:
         ds = load_frozen(frozen_root / name)

@@ -168,3 +168,24 @@ def plot_experiment(name: str, summary: pd.DataFrame, path: Path, title: str) ->
     with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     return path
+
+
+def dependence_lines(summary: pd.DataFrame, protocol: str = "robust") -> list[str]:
+    """For the dropout experiment: per task, the score lost when each view is removed."""
+    sub = summary[summary.protocol.isin([protocol, "stratified", "clustering"])]
+    sub = sub.drop_duplicates(["cell", "task"]).set_index(["cell", "task"])["mean"]
+    if "all views" not in sub.index.get_level_values(0):
+        return []
+    lines = []
+    for task in dict.fromkeys(sub.index.get_level_values(1)):
+        base = sub.get(("all views", task))
+        losses = {}
+        for cell in dict.fromkeys(sub.index.get_level_values(0)):
+            if cell != "all views" and (cell, task) in sub.index:
+                losses[cell] = base - sub[(cell, task)]
+        if not losses:
+            continue
+        worst = max(losses, key=losses.get)
+        lines.append(f"- {task}: largest loss when {worst} ({losses[worst]:+.3f} below all "
+                     "views); " + ", ".join(f"{k}: {-v:+.3f}" for k, v in losses.items()))
+    return lines

@@ -190,7 +190,13 @@ def experiment(
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
 ) -> None:
     """Run one of the paper's experiments (resumable), write Markdown + PNG."""
-    from cookie.ablations import markdown_table, plot_experiment, run_experiment, summarize
+    from cookie.ablations import (
+        dependence_lines,
+        markdown_table,
+        plot_experiment,
+        run_experiment,
+        summarize,
+    )
     from cookie.dataset import load_dataset
     from cookie.io.atomic import atomic_file
 
@@ -206,7 +212,10 @@ def experiment(
     picture = out / f"{ds.config.name}_{name}.png"
     plot_experiment(name, summary, picture, f"{name} on {ds.config.name}")
     text = "\n".join([f"### {name} on {ds.config.name} ({seeds} seeds)", "",
-                      *markdown_table(summary), "", f"![{name}]({picture.name})", ""])
+                      *markdown_table(summary), "",
+                      *(["Which views each task depends on (change against all views):", "",
+                         *dependence_lines(summary), ""] if name == "dropout" else []),
+                      f"![{name}]({picture.name})", ""])
     with atomic_file(out / f"{ds.config.name}_{name}.md") as tmp:
         tmp.write_text(text)
     console.print(text, highlight=False)

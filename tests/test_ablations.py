@@ -1,0 +1,79 @@
+"""Experiments: cell inventories, modality dropout at inference, resumable runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cookie.ablations import (
+    ALPHAS,
+    dependence_lines,
+    experiment_cells,
+    run_experiment,
+    summarize,
+)
+from cookie.dataset import load_dataset
+from cookie.embedder import CookieEmbedder
+from tests.synthetic import make_dataset
+
+
+def synthetic(tmp_path, dims=(4, 3, 5), n=40):
+    config, _ = make_dataset(tmp_path / "data", n=n, dims=dims,
+                             method={"embedding_dim": 12, "pretrain_epochs": 1, "epochs": 2})
+    return load_dataset(config, cache_dir=None)
+
+
+def test_cells_per_experiment(tmp_path) -> None:
+    ds = synthetic(tmp_path)
+    assert [c.overrides["alpha"] for c in experiment_cells("alpha", ds)] == list(ALPHAS)
+    dropout = [c.label for c in experiment_cells("dropout", ds)]
+    assert dropout[0] == "all views"
+    assert sum(lbl.startswith("trained without") for lbl in dropout) == 3
+    assert sum(lbl.endswith("missing at inference") for lbl in dropout) == 3
+    augment = {c.label: c.overrides["augment"] for c in experiment_cells("augment", ds)}
+    assert augment["noise only"]["noise"] > 0 and augment["noise only"]["dropout"] == 0
+    assert augment["none"]["noise"] == 0 and augment["all together"]["mix"] > 0
+
+
+def test_missing_view_at_inference_zeroes_its_blocks(tmp_path) -> None:
+    ds = synthetic(tmp_path, dims=(4, 3))
+    model = CookieEmbedder(embedding_dim=12).fit(ds)
+    full = model.transform(ds).to_numpy()
+    dropped = model.transform(ds, drop_views=("v1",)).to_numpy()
+    # blocks: unique v0 (4), unique v1 (4), shared v0~v1 (4)
+    np.testing.assert_allclose(dropped[:, :4], full[:, :4], atol=1e-6)
+    assert np.all(dropped[:, 4:8] == 0)
+    with torch.no_grad():
+        tensors_ds = ds.views
+        from cookie.methods.data import RegionTensors
+
+        batch = RegionTensors(tensors_ds).gather(torch.arange(len(ds.region_ids)))
+        e = model.objective_.encode(batch, False)
+        shared_a = model.objective_.shared_heads["v0~v1"]["a"](e["v0"]).numpy()
+    np.testing.assert_allclose(dropped[:, 8:], shared_a, atol=1e-5)
+
+
+def test_experiment_resumes_finished_cells(tmp_path) -> None:
+    ds = synthetic(tmp_path, dims=(4, 3))
+    out = tmp_path / "exp"
+    messages: list[str] = []
+    first = run_experiment("alpha", ds, [0], out, progress=messages.append)
+    assert len(list((out / "cells").glob("*.json"))) == len(ALPHAS)
+    messages.clear()
+    again = run_experiment("alpha", ds, [0], out, progress=messages.append)
+    assert all("resumed" in m for m in messages)
+    assert np.allclose(first["mean"].to_numpy(), again["mean"].to_numpy())
+    summary = summarize(again)
+    assert set(summary.cell) == {f"alpha={a}" for a in ALPHAS}
+
+
+def test_dependence_lines_name_the_costliest_view(tmp_path) -> None:
+    import pandas as pd
+
+    summary = pd.DataFrame({
+        "cell": ["all views", "trained without a", "trained without b"],
+        "group": ["all", "w", "w"], "task": ["t"] * 3, "protocol": ["robust"] * 3,
+        "probe": ["ridge_cv"] * 3, "mean": [0.8, 0.5, 0.75], "std": [0.0] * 3,
+    })
+    (line,) = dependence_lines(summary)
+    assert "trained without a" in line.split(";")[0] and "+0.300" in line
