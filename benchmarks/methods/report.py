@@ -1,0 +1,138 @@
+"""Every method on every benchmark, with parameters and FLOPs: benchmarks/results/methods.md.
+
+    python benchmarks/methods/report.py --grid benchmarks/results/raw/grid.jsonl.gz \
+        --frozen-root .frozen --machine "..."
+
+Scores come from the job grid (benchmarks/grid/run.py --plan methods: same encoders, same
+budget for every method, 5 seeds). Parameters and FLOPs of one full-batch training step
+(forward + backward, CLUB critic step included, torch.utils.flop_counter) are measured here on
+each frozen dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from cookie.evaluation.plots import plot_method_bars
+from cookie.experiments import fmt
+
+ORDER = ["raw", "intra", "shared_pairwise", "cookie_no_pretrain", "cookie_shared_only",
+         "cookie_unique_only", "cookie", "gfactorcl"]
+COLUMNS = {  # dataset -> [(heading, task, protocol, probe, metric)]
+    "manhattan180": [("check-in lit.", "checkin", "literature", "ridge_alpha1", "r2"),
+                     ("crime lit.", "crime", "literature", "ridge_alpha1", "r2"),
+                     ("service lit.", "service_call", "literature", "ridge_alpha1", "r2"),
+                     ("check-in", "checkin", "robust", "ridge_cv", "r2"),
+                     ("crime", "crime", "robust", "ridge_cv", "r2"),
+                     ("service", "service_call", "robust", "ridge_cv", "r2"),
+                     ("district acc.", "district", "stratified", "logistic", "accuracy"),
+                     ("district NMI", "district_clusters", "clustering", "kmeans", "nmi")],
+    "helsinki": [("log density", "density", "robust", "ridge_cv", "r2")],
+    "olinda_population": [("log density", "density", "robust", "ridge_cv", "r2")],
+    "olinda_greenness": [("greenness", "greenness", "robust", "ridge_cv", "r2")],
+}
+
+
+def read_grid(path: Path, plan: str) -> pd.DataFrame:
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with opener(path, "rt") as fh:
+        for line in fh:
+            job = json.loads(line)
+            if job["plan"] != plan:
+                continue
+            for rec in job["table"]:
+                rows.append({**rec, "dataset": job["dataset"], "label": job["label"],
+                             "seed": job["seed"], "fit_seconds": job["fit_seconds"],
+                             "accelerator": job["accelerator"],
+                             "experiment": job.get("experiment", "")})
+    return pd.DataFrame(rows)
+
+
+def costs(frozen_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
+    """(trainable parameters, FLOPs of one training step) per learned method."""
+    import torch
+
+    from cookie.config import MethodConfig
+    from cookie.frozen import load_frozen
+    from cookie.methods.data import RegionTensors, ViewSpec
+    from cookie.profiling import measure
+
+    ds = load_frozen(frozen_root / dataset)
+    specs = [ViewSpec.from_view(v) for v in ds.views.values()]
+    tensors = RegionTensors(ds.views)
+    data = tensors.gather(torch.arange(len(tensors)))
+    cfg = MethodConfig.model_validate(ds.config.method.model_dump())
+    out = {"raw": (0, 0)}
+    for method in ORDER[1:]:
+        row = measure(method, specs, data, cfg, warmup=0, repeats=1, budget_s=5.0)
+        out[method] = (row.params_total, row.flops_step)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--grid", type=Path, default=Path("benchmarks/results/raw/grid.jsonl.gz"))
+    ap.add_argument("--frozen-root", type=Path, default=Path(".frozen"))
+    ap.add_argument("--machine", default="see the grid command")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = ap.parse_args()
+    t = read_grid(args.grid, "methods")
+    lines = ["# Methods compared: every method on every benchmark", "",
+             f"Summary command: `python {' '.join(sys.argv)}`  ",
+             "Grid command: `python benchmarks/grid/run.py --frozen-root .frozen --out grid.jsonl"
+             " --plan methods ablations --seeds 5 --workers 15 --gpu --deadline 470`  ",
+             f"Grid machine: {args.machine}", "",
+             "Same encoders, heads sizes, critics and budget (the config's `[method]`: 20 "
+             "intra-view epochs + 20 joint epochs, full batch) for every learned method; 5 "
+             "training seeds (raw: no training, one run). Scores: robust protocol (5-fold "
+             "shuffled x 3 repeats) with ridge (internal alpha search), literature protocol "
+             "where the benchmark has one, logistic regression for district, k-means NMI. "
+             "Mean ± std over seeds. Parameters: trainable, all heads and critics included. "
+             "FLOPs: one full-batch training step (encoder step forward + backward, plus the "
+             "CLUB-critic step), counted with `torch.utils.flop_counter` on this dataset.", ""]
+    bars = []
+    for dataset, cols in COLUMNS.items():
+        sub = t[t.dataset == dataset]
+        if sub.empty:
+            continue
+        cost = costs(args.frozen_root, dataset)
+        head = ["method", *[c[0] for c in cols], "params", "GFLOP/step", "fit s"]
+        lines += [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for method in ORDER:
+            m = sub[sub.label == method]
+            if m.empty:
+                continue
+            cells = []
+            for _, task, protocol, probe, metric in cols:
+                v = m[(m.task == task) & (m.protocol == protocol) & (m.probe == probe)
+                      & (m.metric == metric)]["mean"]
+                cells.append(fmt(v.mean(), v.std()) if len(v) > 1 else
+                             (fmt(v.mean(), float("nan")) if len(v) else "n/a"))
+                if (task, protocol) == (cols[0][1], cols[0][2]):
+                    bars.append({"task": dataset, "method": method, "mean": v.mean(),
+                                 "std": v.std() if len(v) > 1 else 0.0})
+            params, flops = cost[method]
+            fit = m.drop_duplicates("seed")["fit_seconds"]
+            lines.append(f"| {method} | " + " | ".join(cells)
+                         + f" | {params:,} | {flops / 1e9:.2f} | {fit.mean():.1f} |")
+        lines.append("")
+    frame = pd.DataFrame(bars)
+    plot_method_bars(frame, args.out / "methods.png", "main task per benchmark (first column)",
+                     "R2")
+    lines += ["![methods](methods.png)", "",
+              "Fit seconds were measured on the grid machine with 15 jobs running at once "
+              "(image views on its GPU), so they compare methods with each other, not machines.",
+              ""]
+    (args.out / "methods.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
