@@ -76,4 +76,4 @@ def test_dependence_lines_name_the_costliest_view(tmp_path) -> None:
         "probe": ["ridge_cv"] * 3, "mean": [0.8, 0.5, 0.75], "std": [0.0] * 3,
     })
     (line,) = dependence_lines(summary)
-    assert "trained without a" in line.split(";")[0] and "+0.300" in line
+    assert "trained without a" in line.split(";")[0] and "(-0.300)" in line

@@ -12,15 +12,13 @@ each frozen dataset.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from cookie.evaluation.plots import plot_method_bars
-from cookie.experiments import fmt
+from cookie.experiments import fmt, read_grid
 
 ORDER = ["raw", "intra", "shared_pairwise", "cookie_no_pretrain", "cookie_shared_only",
          "cookie_unique_only", "cookie", "gfactorcl"]
@@ -37,22 +35,6 @@ COLUMNS = {  # dataset -> [(heading, task, protocol, probe, metric)]
     "olinda_population": [("log density", "density", "robust", "ridge_cv", "r2")],
     "olinda_greenness": [("greenness", "greenness", "robust", "ridge_cv", "r2")],
 }
-
-
-def read_grid(path: Path, plan: str) -> pd.DataFrame:
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rt") as fh:
-        for line in fh:
-            job = json.loads(line)
-            if job["plan"] != plan:
-                continue
-            for rec in job["table"]:
-                rows.append({**rec, "dataset": job["dataset"], "label": job["label"],
-                             "seed": job["seed"], "fit_seconds": job["fit_seconds"],
-                             "accelerator": job["accelerator"],
-                             "experiment": job.get("experiment", "")})
-    return pd.DataFrame(rows)
 
 
 def costs(frozen_root: Path, dataset: str) -> dict[str, tuple[int, int]]:

@@ -123,7 +123,22 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     main = results[results.metric == results.task_type.map(MAIN_METRIC)]
     g = main.groupby(["cell", "group", "task", "protocol", "probe"], sort=False)["mean"]
     out = g.agg(["mean", "std", "count"]).reset_index()
-    return out.rename(columns={"count": "n_seeds"})
+    out = out.assign(_order=[cell_order(c) for c in out.cell]).sort_values(
+        "_order", kind="stable").drop(columns="_order")
+    return out.rename(columns={"count": "n_seeds"}).reset_index(drop=True)
+
+
+def cell_order(label: str) -> tuple:
+    """A stable reading order: alpha ascending; all views, trained without, missing at
+    inference; none, single augmentations, all together."""
+    if label.startswith("alpha="):
+        return (0, float(label.split("=")[1]), label)
+    ranks = [("all views", 1), ("trained without", 2), ("missing at inference", 3),
+             ("none", 4), (" only", 5), ("all together", 6)]
+    for key, rank in ranks:
+        if key in label:
+            return (rank, 0.0, label)
+    return (9, 0.0, label)
 
 
 def markdown_table(summary: pd.DataFrame, protocol: str = "robust") -> list[str]:
@@ -186,6 +201,6 @@ def dependence_lines(summary: pd.DataFrame, protocol: str = "robust") -> list[st
         if not losses:
             continue
         worst = max(losses, key=losses.get)
-        lines.append(f"- {task}: largest loss when {worst} ({losses[worst]:+.3f} below all "
-                     "views); " + ", ".join(f"{k}: {-v:+.3f}" for k, v in losses.items()))
+        lines.append(f"- {task}: largest loss when {worst} ({-losses[worst]:+.3f}); "
+                     + ", ".join(f"{k}: {-v:+.3f}" for k, v in losses.items()))
     return lines

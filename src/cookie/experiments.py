@@ -114,3 +114,24 @@ def budget_text(cfg, seeds: list[int], runs: SeedRuns) -> str:
             f"{m.embedding_dim}. Seeds {seeds}. Fit time per seed "
             f"{np.mean(secs):.1f} ± {np.std(secs):.1f} s. No epoch, seed or setting was chosen "
             "by evaluation folds.")
+
+
+def read_grid(path: Path, plan: str) -> pd.DataFrame:
+    """One row per score of every finished job of `plan` in a grid results file (.jsonl[.gz])."""
+    import gzip
+    import json
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with opener(path, "rt") as fh:
+        for line in fh:
+            job = json.loads(line)
+            if job["plan"] != plan:
+                continue
+            for rec in job["table"]:
+                rows.append({**rec, "dataset": job["dataset"], "label": job["label"],
+                             "seed": job["seed"], "fit_seconds": job["fit_seconds"],
+                             "accelerator": job["accelerator"],
+                             "experiment": job.get("experiment", ""),
+                             "group": job.get("group", "")})
+    return pd.DataFrame(rows)
