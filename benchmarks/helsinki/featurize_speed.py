@@ -13,7 +13,6 @@ benchmarks/results/helsinki_featurize.md.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -138,15 +137,9 @@ def replicate(src: Path, dst: Path, copies: int) -> dict[str, int]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, nproc = {os.cpu_count()}, {platform.system()} {platform.release()}"
+    from cookie.experiments import machine_description
+
+    return machine_description()
 
 
 def cli_args(args: argparse.Namespace) -> str:
