@@ -1,4 +1,4 @@
-"""The `cookie` command line: fit, embed, evaluate, prepare, demo."""
+"""The `cookie` command line: fit, embed, evaluate, prepare, demo, profile."""
 
 from __future__ import annotations
 
@@ -219,6 +219,38 @@ def experiment(
     with atomic_file(out / f"{ds.config.name}_{name}.md") as tmp:
         tmp.write_text(text)
     console.print(text, highlight=False)
+
+
+# ---------------------------------------------------------------------------- profile
+@app.command()
+@run_safely
+def profile(
+    config: Path | None = typer.Argument(None, help="dataset config whose views to use "
+                                         "(default: synthetic 64-d views)"),
+    max_views: int = typer.Option(8, "--max-views", help="profile M = 2..max-views"),
+    out: Path = typer.Option(Path("benchmarks/results"), "--out", "-o",
+                             help="folder for profile.md and profile.png"),
+    n: int | None = typer.Option(None, "--n", help="regions per batch (default: all of "
+                                 "the config's, or 256 synthetic)"),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    budget: float = typer.Option(20.0, help="seconds of timed steps per method and M"),
+    isolate: bool = typer.Option(True, help="one worker process per method and M "
+                                 "(clean peak-memory figures)"),
+    threads: int = typer.Option(1, help="intra-op CPU threads per run (0: torch's default)"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+) -> None:
+    """Parameters, FLOPs, time and memory of CooKIE against GFactorCL for M = 2..max-views."""
+    import shlex
+    import time
+
+    from cookie.profiling import run_profile
+
+    command = shlex.join(["cookie", *sys.argv[1:]])
+    start = time.perf_counter()
+    _, md, png = run_profile(config, max_views, out, command, n=n, device=device,
+                             isolate=isolate, cache_dir=cache_dir, budget_s=budget,
+                             threads=threads, say=console.print)
+    console.print(f"[green]wrote[/green] {md} and {png} in {time.perf_counter() - start:.0f} s")
 
 
 def entry() -> None:  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from cookie.config import AugmentConfig, MethodConfig
 from cookie.dataset import RegionDataset
-from cookie.errors import CookieError, DataError
+from cookie.errors import ConfigError, CookieError, DataError
 from cookie.io.atomic import atomic_file
 from cookie.methods.data import RegionTensors, ViewSpec
 from cookie.methods.registry import build_objective
@@ -29,6 +30,40 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*isinstance.*treespec.*")
+
+
+def _check_views_have_data(dataset: RegionDataset) -> None:
+    """A view in which no region has data leaves nothing to learn (and no gradient)."""
+    for name, view in dataset.views.items():
+        if not view.mask.any():
+            paths = [v.path for v in dataset.config.views if v.name == name]
+            where = f"{paths[0]}: " if paths else ""
+            raise DataError(f"{where}view {name!r}: none of the {len(view.mask)} regions has "
+                            "data in this view")
+
+
+def _load_failure(exc: BaseException) -> str:
+    """One line saying why a model or checkpoint file did not load."""
+    text = str(exc).strip()
+    if isinstance(exc, pickle.UnpicklingError) and text.startswith("Weights only load failed"):
+        return "it holds Python objects, not only weights; refused by the weights-only loader"
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any) -> str | None:
+    """`last.ckpt` of an interrupted run, checked to load (weights only) into `module`;
+    None, with a warning, when there is none."""
+    path = Path(checkpoint_dir) / "last.ckpt" if checkpoint_dir is not None else None
+    if path is None or not path.is_file():
+        log.warning("%s: no checkpoint to resume from; training from the start", path)
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - corrupt file, other model, other version
+        raise DataError(f"{path}: cannot resume from this checkpoint ({_load_failure(exc)}); "
+                        "delete it or run without --resume") from None
+    return str(path)
 
 
 class CookieEmbedder:
@@ -53,6 +88,7 @@ class CookieEmbedder:
             resume: bool = False, progress: bool = False) -> CookieEmbedder:
         """Train on every region of the dataset; returns self."""
         cfg = self._method_config(dataset)
+        _check_views_have_data(dataset)
         self.config_ = cfg
         self.view_names_ = list(dataset.views)
         self.specs_ = [ViewSpec.from_view(v) for v in dataset.views.values()]
@@ -68,7 +104,8 @@ class CookieEmbedder:
             return self
         import lightning.pytorch as pl
 
-        from cookie.methods.lightning_module import ObjectiveModule
+        from cookie.losses.distributed import per_process_batch, trainer_strategy
+        from cookie.methods.lightning_module import LastCheckpoint, ObjectiveModule
 
         _quiet_lightning()
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -78,26 +115,31 @@ class CookieEmbedder:
         for name, enc in objective.encoders.items():
             enc.fit_normalization(tensors.x[name], tensors.aux[name], tensors.mask[name])
         module = ObjectiveModule(objective, cfg)
-        callbacks = []
-        if checkpoint_dir is not None:
-            from lightning.pytorch.callbacks import ModelCheckpoint
-
-            callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True,
-                                             save_top_k=0, every_n_epochs=1))
-        trainer = pl.Trainer(
-            max_epochs=module.pretrain_epochs + cfg.epochs,
-            accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-            deterministic=True, logger=False, enable_checkpointing=checkpoint_dir is not None,
-            callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
-            log_every_n_steps=1, num_sanity_val_steps=0,
-            default_root_dir=str(checkpoint_dir) if checkpoint_dir else None,
-        )
-        ckpt = None
-        if resume and checkpoint_dir is not None and (Path(checkpoint_dir) / "last.ckpt").exists():
-            ckpt = str(Path(checkpoint_dir) / "last.ckpt")
-        loader = tensors.loader(cfg.batch_size, shuffle=True, seed=cfg.seed)
-        trainer.fit(module, loader, ckpt_path=ckpt)
+        callbacks = [] if checkpoint_dir is None else [LastCheckpoint(checkpoint_dir)]
+        try:
+            trainer = pl.Trainer(
+                max_epochs=module.pretrain_epochs + cfg.epochs,
+                accelerator=cfg.accelerator, devices=cfg.devices,
+                strategy=trainer_strategy(cfg.strategy),
+                deterministic=True, logger=False, enable_checkpointing=False,
+                callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
+                log_every_n_steps=1, num_sanity_val_steps=0,
+                default_root_dir=str(checkpoint_dir) if checkpoint_dir else None,
+            )
+        except Exception as exc:  # noqa: BLE001 - Lightning's MisconfigurationException & co.
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(
+                f"trainer settings accelerator={cfg.accelerator!r}, devices={cfg.devices!r}, "
+                f"strategy={cfg.strategy!r}: {msg}"
+            ) from None
+        ckpt = _resume_checkpoint(checkpoint_dir, module) if resume else None
+        self.resumed_from_ = ckpt
+        # batch_size is the global batch: each of the world_size processes loads its share
+        loader = tensors.loader(per_process_batch(cfg.batch_size, trainer.world_size),
+                                shuffle=True, seed=cfg.seed)
+        trainer.fit(module, loader, ckpt_path=ckpt, weights_only=True)
         self.objective_ = objective.eval()
+        self.global_rank_ = trainer.global_rank  # under DDP, only rank 0 writes outputs
         self.final_terms_ = dict(module.last_terms)
         return self
 
@@ -191,6 +233,8 @@ class CookieEmbedder:
     def load(cls, directory: str | Path) -> CookieEmbedder:
         """Rebuild from `save` output; weights are read with ``weights_only=True``."""
         directory = Path(directory)
+        if not directory.is_dir():
+            raise DataError(f"{directory}: model directory not found (write one with `cookie fit`)")
         for f in (META_FILE, MODEL_FILE):
             if not (directory / f).is_file():
                 raise DataError(f"{directory / f}: model file not found")
@@ -199,9 +243,7 @@ class CookieEmbedder:
             cfg = MethodConfig.model_validate(meta["method"])
             state = torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
-            raise DataError(
-                f"{directory}: unreadable model ({type(exc).__name__}: {exc})"
-            ) from None
+            raise DataError(f"{directory}: unreadable model ({_load_failure(exc)})") from None
         self = cls(**meta["method"], augment=None)
         self.config_ = cfg
         self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]

@@ -10,8 +10,8 @@ import pandas as pd
 
 from cookie import expressions
 from cookie.config import DatasetConfig, TaskConfig
-from cookie.errors import DataError
-from cookie.io.readers import check_unique_ids, read_table, require_columns
+from cookie.errors import ConfigError, DataError
+from cookie.io.readers import as_region_ids, check_unique_ids, read_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def load_labels(cfg: DatasetConfig, regions: gpd.GeoDataFrame) -> pd.DataFrame:
         require_columns(table, [id_col], lc.path)
         check_unique_ids(table[id_col], lc.path, id_col)
         frame = table.set_index(id_col)
-        frame.index = frame.index.astype(regions.index.dtype, copy=False)
+        frame.index = as_region_ids(frame.index, regions.index, lc.path, id_col)
         unknown = frame.index.difference(regions.index)
         if len(unknown):
             log.warning("%s: %d labels for unknown regions ignored (first: %r)", lc.path,
@@ -54,10 +54,12 @@ def task_target(task: TaskConfig, labels: pd.DataFrame) -> pd.Series:
     if task.target in labels.columns:
         values = labels[task.target]
     else:
-        values = pd.Series(
-            np.asarray(expressions.evaluate(task.target, labels, source), dtype=float),
-            index=labels.index,
-        )
+        try:
+            expressions.parse(task.target)
+        except ConfigError as exc:
+            raise ConfigError(f"task {task.name!r}: {exc}") from None
+        raw = expressions.evaluate(task.target, labels, f"{source}: task {task.name!r}")
+        values = pd.Series(np.asarray(raw, dtype=float), index=labels.index)
     if task.type == "regression":
         values = pd.to_numeric(values, errors="coerce").astype(float)
         values = values.where(np.isfinite(values))

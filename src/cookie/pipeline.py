@@ -33,6 +33,7 @@ def checkpoint_dir_for(out: Path) -> Path:
 def run_record(cfg: DatasetConfig, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "config": str(cfg.source),
+        "config_sha256": sha256_file(cfg.source) if cfg.source else None,
         "method": cfg.method.model_dump(mode="json"),
         "seed": cfg.method.seed,
         "versions": package_versions(),
@@ -40,6 +41,15 @@ def run_record(cfg: DatasetConfig, seconds: float, extra: dict[str, Any]) -> dic
         "fit_seconds": round(seconds, 2),
         **extra,
     }
+
+
+def check_tasks(ds: RegionDataset) -> None:
+    """Compute every task's target once, so that a missing label column or a bad expression
+    is a `CookieError` before training rather than after it."""
+    from cookie.labels import task_target
+
+    for task in ds.config.tasks:
+        task_target(task, ds.labels)
 
 
 def summary_frame(report) -> pd.DataFrame:
@@ -69,6 +79,8 @@ def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | Non
     ds = load_dataset(cfg, cache_dir=cache_dir)
     log(f"dataset {cfg.name}: {len(ds.regions)} regions, views "
         + ", ".join(f"{n} {tuple(v.input_shape)}" for n, v in ds.views.items()))
+    if evaluate:
+        check_tasks(ds)  # a bad task target fails now, not after training
     ckpt = checkpoint_dir_for(out)
     if not resume and ckpt.exists():
         shutil.rmtree(ckpt)
@@ -76,6 +88,10 @@ def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | Non
     embedder = CookieEmbedder().fit(ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None,
                                     resume=resume, progress=progress)
     seconds = time.perf_counter() - start
+    if getattr(embedder, "global_rank_", 0) != 0:
+        return None  # a DDP worker process: rank 0 writes the run
+    if getattr(embedder, "resumed_from_", None):
+        log(f"resumed from {embedder.resumed_from_}")
     emb = embedder.transform(ds)
     summary = None
     with atomic_dir(out) as tmp:

@@ -8,10 +8,11 @@ import geopandas as gpd
 from pyproj import CRS
 
 from cookie.config import DatasetConfig, RegionsConfig
-from cookie.errors import DataError
+from cookie.errors import ConfigError, DataError
 from cookie.io.readers import (
     check_unique_ids,
     metric_crs_for,
+    parse_crs,
     read_vector,
     repair_geometries,
     require_columns,
@@ -35,9 +36,23 @@ def regions_from_file(cfg: RegionsConfig) -> gpd.GeoDataFrame:
     return gdf.set_index(cfg.id_column).rename_axis(REGION_INDEX)
 
 
+def dataset_crs(cfg: DatasetConfig) -> CRS | None:
+    """The config's `crs`, which must be a projected CRS in metres (areas, densities and grid
+    sizes are computed in it); None when the config leaves it to the local UTM zone."""
+    if cfg.crs is None:
+        return None
+    crs = parse_crs(cfg.crs, cfg.source or "config")
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    if not crs.is_projected or unit not in ("metre", "meter"):
+        raise ConfigError(f"{cfg.source or 'config'}: crs {cfg.crs!r} is not a projected CRS "
+                          "in metres (use e.g. the local UTM zone, or leave `crs` out)")
+    return crs
+
+
 def load_regions(cfg: DatasetConfig) -> gpd.GeoDataFrame:
     """The dataset's regions in its metric CRS, indexed by `region_id` (ids preserved)."""
     rc = cfg.regions
+    crs = dataset_crs(cfg)
     if rc.path is not None:
         gdf = regions_from_file(rc)
     else:
@@ -47,5 +62,5 @@ def load_regions(cfg: DatasetConfig) -> gpd.GeoDataFrame:
         gdf = make(rc, cfg.crs)
     if len(gdf) == 0:
         raise DataError(f"{rc.path or 'regions'}: no regions")
-    crs = CRS.from_user_input(cfg.crs) if cfg.crs else metric_crs_for(gdf)
+    crs = crs or metric_crs_for(gdf)
     return to_crs(gdf, crs, rc.path or "regions")

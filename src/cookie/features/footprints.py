@@ -113,11 +113,22 @@ def footprint_images(pieces: np.ndarray, groups: np.ndarray, region_geoms: np.nd
     return out
 
 
+def load_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The view's layer, checked and repaired, in the regions' CRS."""
+    return read_layer(cfg, regions, POLYGONAL)
+
+
 def featurize_footprints(cfg: FootprintsView, regions: gpd.GeoDataFrame) -> ViewData:
     """values: footprint images (N, 1, S, S) with aux = morphology stats (``STAT_NAMES``), or
     the stats themselves (N, 7) when ``cfg.image`` is False. Regions without buildings: zeros
     and mask False."""
-    gdf = read_layer(cfg, regions, POLYGONAL)
+    return featurize_layer(cfg, regions, load_layer(cfg, regions))
+
+
+def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,
+                    vocabulary: None = None) -> ViewData:
+    """`featurize_footprints` on an in-memory layer (from `load_layer`, or a part of it that
+    holds every building meeting the regions); footprints have no class vocabulary."""
     geoms = gdf.geometry.to_numpy()
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)

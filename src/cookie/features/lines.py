@@ -20,8 +20,9 @@ import shapely
 from cookie.config import LinesView
 from cookie.features.polygons import (
     LINEAR,
+    ClassVocabulary,
     assign_first,
-    class_codes,
+    class_vocabulary,
     clip_to_regions,
     log_empty,
     read_layer,
@@ -56,12 +57,33 @@ def intersection_nodes(segments: np.ndarray, tol: float = NODE_TOLERANCE_M) -> n
     return nodes[degree >= 3]
 
 
+def load_layer(cfg: LinesView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The view's layer, checked and repaired, in the regions' CRS."""
+    return read_layer(cfg, regions, LINEAR, [cfg.class_column] if cfg.class_column else None)
+
+
+def layer_vocabulary(cfg: LinesView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:
+    """Top classes by total line length over the whole layer (None without a class column)."""
+    if not cfg.class_column:
+        return None
+    return class_vocabulary(gdf[cfg.class_column].to_numpy(),
+                            shapely.length(gdf.geometry.to_numpy()), cfg.max_classes)
+
+
 def featurize_lines(cfg: LinesView, regions: gpd.GeoDataFrame) -> ViewData:
     """Per region: ``length_km_per_km2``, ``segments``, ``intersections`` and
-    ``length_<class>_km_per_km2`` (top ``max_classes`` classes by length, the rest in
-    ``other``); all transformed by ``cfg.transform``. Regions without line length: zeros and
+    ``length_<class>_km_per_km2`` (top ``max_classes`` classes by length in the layer, the rest
+    in ``other``); all transformed by ``cfg.transform``. Regions without line length: zeros and
     mask False."""
-    gdf = read_layer(cfg, regions, LINEAR, [cfg.class_column] if cfg.class_column else None)
+    return featurize_layer(cfg, regions, load_layer(cfg, regions))
+
+
+def featurize_layer(cfg: LinesView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,
+                    vocabulary: ClassVocabulary | None = None) -> ViewData:
+    """`featurize_lines` on an in-memory layer (from `load_layer`, or a part of it that holds
+    every line within `NODE_TOLERANCE_M` of the regions); ``vocabulary`` defaults to
+    `layer_vocabulary` of ``gdf``."""
+    vocab = vocabulary if vocabulary is not None else layer_vocabulary(cfg, gdf)
     segments, row = shapely.get_parts(gdf.geometry.to_numpy(), return_index=True)
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)
@@ -78,9 +100,9 @@ def featurize_lines(cfg: LinesView, regions: gpd.GeoDataFrame) -> ViewData:
     crossings = np.bincount(node_region[node_region >= 0], minlength=n).astype(float)
     cols = [safe_div(total, area_km2)[:, None], count[:, None], crossings[:, None]]
     names = ["length_km_per_km2", "segments", "intersections"]
-    if cfg.class_column:
-        codes, classes = class_codes(gdf[cfg.class_column].to_numpy()[row[si]], length_km,
-                                     cfg.max_classes)
+    if cfg.class_column and vocab is not None:
+        codes = vocab.codes(gdf[cfg.class_column].to_numpy()[row[si]])
+        classes = vocab.names
         k = len(classes)
         by_class = np.bincount(ri * k + codes, weights=length_km, minlength=n * k)
         cols.append(safe_div(by_class.reshape(n, k), area_km2))

@@ -10,8 +10,9 @@ import shapely
 
 from cookie.config import PointsView
 from cookie.features.polygons import (
+    ClassVocabulary,
     assign_first,
-    class_codes,
+    class_vocabulary,
     log_empty,
     read_layer,
     region_areas,
@@ -35,12 +36,34 @@ def as_points(geoms: np.ndarray, path: object) -> tuple[np.ndarray, np.ndarray]:
     return shapely.get_parts(geoms, return_index=True)
 
 
+def load_layer(cfg: PointsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The view's layer, checked and repaired, in the regions' CRS."""
+    return read_layer(cfg, regions, None, [cfg.class_column] if cfg.class_column else None)
+
+
+def layer_vocabulary(cfg: PointsView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:
+    """Top classes by number of points over the whole layer (None without a class column)."""
+    if not cfg.class_column:
+        return None
+    _, row = as_points(gdf.geometry.to_numpy(), cfg.path)
+    return class_vocabulary(gdf[cfg.class_column].to_numpy()[row], np.ones(len(row)),
+                            cfg.max_classes)
+
+
 def featurize_points(cfg: PointsView, regions: gpd.GeoDataFrame) -> ViewData:
     """Per region: ``count``, ``density_km2``, ``count_<class>`` and ``share_<class>`` (top
-    ``max_classes`` classes of ``class_column`` by frequency, the rest in ``other``). The
-    transform (log1p) applies to counts and density, not to shares. A point on the edge
-    between two regions is counted once. Regions without points: zeros and mask False."""
-    gdf = read_layer(cfg, regions, None, [cfg.class_column] if cfg.class_column else None)
+    ``max_classes`` classes of ``class_column`` by frequency in the layer, the rest in
+    ``other``). The transform (log1p) applies to counts and density, not to shares. A point on
+    the edge between two regions is counted once. Regions without points: zeros and mask
+    False."""
+    return featurize_layer(cfg, regions, load_layer(cfg, regions))
+
+
+def featurize_layer(cfg: PointsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,
+                    vocabulary: ClassVocabulary | None = None) -> ViewData:
+    """`featurize_points` on an in-memory layer (from `load_layer`, or a part of it that holds
+    every point in the regions); ``vocabulary`` defaults to `layer_vocabulary` of ``gdf``."""
+    vocab = vocabulary if vocabulary is not None else layer_vocabulary(cfg, gdf)
     points, row = as_points(gdf.geometry.to_numpy(), cfg.path)
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)
@@ -53,9 +76,8 @@ def featurize_points(cfg: PointsView, regions: gpd.GeoDataFrame) -> ViewData:
     cols = [count[:, None], safe_div(count, area_km2)[:, None]]
     names = ["count", "density_km2"]
     shares = None
-    if cfg.class_column:
-        codes, classes = class_codes(gdf[cfg.class_column].to_numpy()[row],
-                                     np.ones(len(row)), cfg.max_classes)
+    if cfg.class_column and vocab is not None:
+        codes, classes = vocab.codes(gdf[cfg.class_column].to_numpy()[row]), vocab.names
         k = len(classes)
         by_class = np.bincount(region * k + codes, minlength=n * k).reshape(n, k).astype(float)
         cols.append(by_class)

@@ -8,6 +8,7 @@ ranking, and areas of per-group unions that tolerate overlapping polygons.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -111,23 +112,56 @@ def _label(value: object) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class ClassVocabulary:
+    """The classes of a view's class column that get their own feature, in column order, and
+    the name of the column that collects every other class and missing values (None when the
+    layer has no such item). Computed once from the whole layer (`class_vocabulary`), so that
+    every tile, and every subset of regions, gets the same columns."""
+
+    top: tuple[str, ...]
+    other: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.top, *([self.other] if self.other else [])]
+
+    def codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """Column index of each value (the ``other`` column for the rest)."""
+        values = pd.Series(np.asarray(values, dtype=object))
+        uniq = values.unique()
+        labels = pd.Series([_label(v) if pd.notna(v) else None for v in uniq], index=uniq,
+                           dtype=object)
+        codes = pd.Index(list(self.top)).get_indexer(values.map(labels))
+        if (codes < 0).any():
+            if self.other is None:
+                raise ValueError("a class outside the vocabulary and no 'other' column")
+            codes[codes < 0] = len(self.top)
+        return codes.astype(np.int64)
+
+
+def class_vocabulary(values: pd.Series | np.ndarray, weights: np.ndarray,
+                     max_classes: int) -> ClassVocabulary:
+    """The ``max_classes`` classes of largest total weight (ties by name); the rest, and
+    missing values, go to ``other`` (named ``_other`` if ``other`` is itself a top class)."""
+    values = pd.Series(np.asarray(values, dtype=object))
+    uniq = values.unique()
+    labels = pd.Series([_label(v) if pd.notna(v) else None for v in uniq], index=uniq,
+                       dtype=object)
+    lab = values.map(labels)
+    totals = pd.Series(np.asarray(weights, dtype=float)).groupby(lab.to_numpy()).sum()
+    ranked = sorted(totals.index, key=lambda k: (-totals[k], k))
+    top = tuple(ranked[:max_classes])
+    rest = len(ranked) > len(top) or bool(lab.isna().any())
+    return ClassVocabulary(top, ("other" if "other" not in top else "_other") if rest else None)
+
+
 def class_codes(values: pd.Series | np.ndarray, weights: np.ndarray,
                 max_classes: int) -> tuple[np.ndarray, list[str]]:
     """Code of each item among the ``max_classes`` classes of largest total weight (ties by
     name); other classes and missing values share the last code, named ``other``."""
-    values = pd.Series(np.asarray(values, dtype=object))
-    labels = pd.Series([_label(v) if pd.notna(v) else None for v in values.unique()],
-                       index=values.unique(), dtype=object)
-    lab = values.map(labels)
-    totals = pd.Series(np.asarray(weights, dtype=float)).groupby(lab.to_numpy()).sum()
-    ranked = sorted(totals.index, key=lambda k: (-totals[k], k))
-    top = ranked[:max_classes]
-    codes = pd.Index(top).get_indexer(lab)
-    names = list(top)
-    if (codes < 0).any():
-        codes[codes < 0] = len(top)
-        names.append("other" if "other" not in top else "_other")
-    return codes.astype(np.int64), names
+    vocab = class_vocabulary(values, weights, max_classes)
+    return vocab.codes(values), vocab.names
 
 
 def union_area_by_group(pieces: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -179,11 +213,33 @@ def log_empty(name: str, mask: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------- the featurizer
+def load_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The view's layer, checked and repaired, in the regions' CRS."""
+    return read_layer(cfg, regions, POLYGONAL, [cfg.class_column] if cfg.class_column else None)
+
+
+def layer_vocabulary(cfg: PolygonsView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:
+    """Top classes by total polygon area over the whole layer (None without a class column)."""
+    if not cfg.class_column:
+        return None
+    return class_vocabulary(gdf[cfg.class_column].to_numpy(),
+                            shapely.area(gdf.geometry.to_numpy()), cfg.max_classes)
+
+
 def featurize_polygons(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> ViewData:
     """Per region: ``covered`` (fraction of the region under any polygon) and ``share_<class>``
     (fraction under the union of that class's polygons), both in [0, 1]; overlapping polygons
-    are unioned, not double counted. Regions without polygon area: zeros and mask False."""
-    gdf = read_layer(cfg, regions, POLYGONAL, [cfg.class_column] if cfg.class_column else None)
+    are unioned, not double counted. Classes: the ``max_classes`` of largest total area in the
+    layer. Regions without polygon area: zeros and mask False."""
+    return featurize_layer(cfg, regions, load_layer(cfg, regions))
+
+
+def featurize_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,
+                    vocabulary: ClassVocabulary | None = None) -> ViewData:
+    """`featurize_polygons` on an in-memory layer (from `load_layer`, or a part of it that holds
+    every polygon meeting the regions); ``vocabulary`` defaults to `layer_vocabulary` of
+    ``gdf``."""
+    vocab = vocabulary if vocabulary is not None else layer_vocabulary(cfg, gdf)
     geoms = gdf.geometry.to_numpy()
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)
@@ -196,9 +252,8 @@ def featurize_polygons(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> ViewData
 
     covered = np.clip(safe_div(union_area_by_group(pieces, ri, n), rarea), 0.0, 1.0)
     cols, names = [covered[:, None]], ["covered"]
-    if cfg.class_column:
-        codes, classes = class_codes(gdf[cfg.class_column].to_numpy()[fi], parea,
-                                     cfg.max_classes)
+    if cfg.class_column and vocab is not None:
+        codes, classes = vocab.codes(gdf[cfg.class_column].to_numpy()[fi]), vocab.names
         k = len(classes)
         by_class = union_area_by_group(pieces, ri * k + codes, n * k).reshape(n, k)
         cols.append(np.clip(safe_div(by_class, rarea), 0.0, 1.0))
@@ -207,4 +262,3 @@ def featurize_polygons(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> ViewData
     mask = covered > 0
     log_empty(cfg.name, mask)
     return ViewData(cfg.name, "polygons", regions.index, values, mask, names)
-

@@ -309,7 +309,10 @@ def featurize_raster(cfg: RasterView, regions: gpd.GeoDataFrame) -> ViewData:
 # ---------------------------------------------------------------- raster labels
 def _expression_bands(expression: str, count: int, path: Path) -> list[int]:
     """The 1-based bands an expression like ``(b4 - b3) / (b4 + b3)`` refers to."""
-    names = expressions.names_in(expression)
+    try:
+        names = expressions.names_in(expression)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: raster label: {exc}") from None
     bands = []
     for name in sorted(names):
         match = _BAND_NAME.match(name)

@@ -9,12 +9,11 @@ import platform
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
-from cookie.io.readers import require_file
+from cookie.io.readers import check_finite, require_file
 
 
 def write_embeddings(embeddings: pd.DataFrame, path: Path,
@@ -47,8 +46,7 @@ def read_embeddings(path: Path) -> pd.DataFrame:
     if frame.index.duplicated().any():
         first = frame.index[frame.index.duplicated()][0]
         raise DataError(f"{path}: duplicate region ids (first: {first!r})")
-    if not np.isfinite(frame.to_numpy(dtype=float)).all():
-        raise DataError(f"{path}: NaN or infinite embedding values")
+    check_finite(frame, path)
     return frame
 
 

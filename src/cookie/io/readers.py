@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from cookie.errors import DataError
+from cookie.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +33,23 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t")
-        if suffix in (".gpkg", ".shp", ".geojson", ".fgb"):
-            return pd.DataFrame(read_vector(path).drop(columns="geometry"))
+            frame = pd.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix == ".tsv":
+            frame = pd.read_csv(path, sep="\t")
+        elif suffix in (".gpkg", ".shp", ".geojson", ".fgb"):
+            frame = pd.DataFrame(read_vector(path).drop(columns="geometry"))
+        else:
+            raise DataError(f"{path}: unsupported table format {suffix!r} (use Parquet or CSV)")
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a corrupt file for the user
-        raise DataError(f"{path}: cannot read table ({type(exc).__name__}: {exc})") from None
-    raise DataError(f"{path}: unsupported table format {suffix!r} (use Parquet or CSV)")
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(f"{path}: cannot read table ({type(exc).__name__}: {msg})") from None
+    if len(frame) == 0:
+        raise DataError(f"{path}: table has no rows")
+    return frame
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], path: Path | str) -> None:
@@ -82,20 +87,64 @@ def check_unique_ids(ids: pd.Series | pd.Index, path: Path | str, column: str) -
     dup = pd.Index(ids)[pd.Index(ids).duplicated()]
     if len(dup):
         raise DataError(
-            f"{path}: column {column!r} has {len(dup)} duplicate region ids (first: {dup[0]!r})"
+            f"{path}: column {column!r} has {len(dup)} duplicate region ids (first: "
+            f"{plain_scalar(dup[0])!r})"
         )
+
+
+def as_region_ids(values: pd.Series | pd.Index, like: pd.Index, path: Path | str,
+                  column: str) -> pd.Index:
+    """Ids read from a file, cast to the dtype of the regions' ids `like` (e.g. 7.0 -> 7);
+    a missing id, or ids that cannot be of that type ('r7' for integer ids), is a DataError."""
+    ids = pd.Index(values)
+    if ids.isna().any():
+        raise DataError(f"{path}: column {column!r} has {int(ids.isna().sum())} missing "
+                        "region ids")
+    if ids.dtype == like.dtype or len(ids) == 0:
+        return ids
+    try:
+        return ids.astype(like.dtype)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{path}: column {column!r} holds ids like {plain_scalar(ids[0])!r} that cannot "
+            f"match the regions' {like.dtype} ids (like {plain_scalar(like[0])!r})"
+        ) from None
+
+
+def plain_scalar(value: object) -> object:
+    """A numpy scalar as the Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_finite(frame: pd.DataFrame, path: Path | str) -> None:
+    """DataError naming the first column with NaN or infinite values and its first region."""
     values = frame.to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
-        col = frame.columns[bad.any(axis=0)][0]
-        row = frame.index[bad.any(axis=1)][0]
-        raise DataError(
-            f"{path}: column {col!r} has {int(bad.sum())} NaN or infinite values "
-            f"(first at region {row!r})"
-        )
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        i = int(np.flatnonzero(bad[:, j])[0])
+        n_nan = int(np.isnan(values[:, j]).sum())
+        n_inf = int(bad[:, j].sum()) - n_nan
+        what = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "",
+                                              f"{n_inf} infinite" if n_inf else "") if part)
+        raise DataError(f"{path}: column {frame.columns[j]!r} has {what} value"
+                        f"{'s' if n_nan + n_inf > 1 else ''} (first at region "
+                        f"{plain_scalar(frame.index[i])!r})")
+
+
+def parse_crs(value: str, source: Path | str) -> CRS:
+    """A CRS from a config string; a ConfigError naming `source` when pyproj rejects it."""
+    try:
+        return CRS.from_user_input(value)
+    except Exception:  # noqa: BLE001 - pyproj raises several types
+        raise ConfigError(f"{source}: invalid crs {value!r}") from None
+
+
+def crs_name(crs: CRS) -> str:
+    """A short name for messages: 'EPSG:3067' rather than a WKT string (a low match
+    confidence is enough: GDAL's WKT1 of EPSG:3067 only matches it at 25-50%)."""
+    auth = crs.to_authority(min_confidence=20)
+    return ":".join(auth) if auth else crs.name
 
 
 def read_vector(path: Path, layer: str | None = None, crs: str | None = None) -> gpd.GeoDataFrame:
@@ -109,8 +158,8 @@ def read_vector(path: Path, layer: str | None = None, crs: str | None = None) ->
     if gdf.crs is None:
         if crs is None:
             raise DataError(f"{path}: layer has no CRS; state one with `crs = \"EPSG:...\"`")
-        gdf = gdf.set_crs(crs)
-    elif crs is not None and CRS.from_user_input(crs) != gdf.crs:
+        gdf = gdf.set_crs(parse_crs(crs, path))
+    elif crs is not None and parse_crs(crs, path) != gdf.crs:
         log.info("%s: file CRS %s kept (config crs %s applies only to files without one)",
                  path, gdf.crs.to_string(), crs)
     return gdf

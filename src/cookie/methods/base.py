@@ -14,6 +14,7 @@ from torch import nn
 
 from cookie.config import AugmentConfig, MethodConfig
 from cookie.losses import infonce_loss
+from cookie.losses.distributed import gather_rows
 from cookie.methods.data import ViewSpec
 from cookie.methods.encoders import ViewEncoder
 from cookie.models.heads import SeparableCritic
@@ -27,7 +28,11 @@ def pair_key(a: str, b: str) -> str:
 
 def masked_scores(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
                   valid: torch.Tensor) -> torch.Tensor | None:
-    """Critic scores over the rows valid in both inputs (None when fewer than two)."""
+    """Critic scores over the rows valid in both inputs (None when fewer than two).
+
+    Under torch.distributed (world size > 1) the rows of every process are gathered first, so
+    each process scores the global batch (see `cookie.losses.distributed`)."""
+    a, b, valid = gather_rows(a, b, valid)
     if int(valid.sum()) < 2:
         return None
     if bool(valid.all()):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cookie.views import ViewData
 
@@ -67,7 +68,42 @@ class RegionTensors(Dataset):
         }
 
     def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+        """Batches of region positions; when shuffled, each epoch's order depends only on
+        (seed, epoch) (see `EpochShuffleSampler`)."""
         size = self.n if batch_size <= 0 else min(batch_size, self.n)
-        gen = torch.Generator().manual_seed(seed)
-        return DataLoader(self, batch_size=size, shuffle=shuffle, collate_fn=self.gather,
-                          generator=gen, drop_last=shuffle and size < self.n and self.n % size == 1)
+        sampler = EpochShuffleSampler(self.n, seed) if shuffle else None
+        # its own generator: creating an iterator draws a base seed from it, which would
+        # otherwise come from (and advance) torch's global generator
+        gen = torch.Generator().manual_seed(seed % (1 << 63))
+        return DataLoader(self, batch_size=size, sampler=sampler, collate_fn=self.gather,
+                          generator=gen,
+                          drop_last=shuffle and size < self.n and self.n % size == 1)
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A 63-bit seed derived from (seed, epoch, stream) alone: stream 0 shuffles the regions,
+    stream 1 seeds torch's global generator (augmentations, dropout) at each epoch start."""
+    state = np.random.SeedSequence([seed % (1 << 64), epoch, stream]).generate_state(2)
+    return int((int(state[0]) << 32 | int(state[1])) >> 1)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random order of the `n` regions that depends only on (seed, epoch).
+
+    Lightning calls `set_epoch` at the start of every epoch, so a run resumed from a
+    checkpoint draws the same batches as an uninterrupted run (a generator whose state
+    advances epoch after epoch would restart from the seed instead).
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, stream=0))
+        return iter(torch.randperm(self.n, generator=gen).tolist())

@@ -3,11 +3,16 @@ separate optimizer step for the CLUB critics (manual optimization)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import lightning.pytorch as pl
 import torch
 
 from cookie.config import MethodConfig
 from cookie.methods.base import Batch, MultiViewObjective
+from cookie.methods.data import epoch_seed
 
 
 class ObjectiveModule(pl.LightningModule):
@@ -24,6 +29,13 @@ class ObjectiveModule(pl.LightningModule):
 
     def stage(self) -> int:
         return 1 if self.current_epoch < self.pretrain_epochs else 2
+
+    def on_train_epoch_start(self) -> None:
+        """Reseed torch's global generator (augmentations, dropout) from (seed, epoch), so a
+        run resumed from an epoch's checkpoint continues exactly like an uninterrupted one."""
+        # under DDP each process draws its own augmentations (rank 0: the single-process seed)
+        seed = epoch_seed(self.cfg.seed, self.current_epoch, stream=1) + self.global_rank
+        torch.manual_seed(seed % (1 << 63))
 
     def configure_optimizers(self):
         main = torch.optim.AdamW(self.objective.main_parameters(), lr=self.cfg.lr,
@@ -63,3 +75,24 @@ class ObjectiveModule(pl.LightningModule):
         self.log("stage", float(stage), prog_bar=True)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         return loss.detach()
+
+
+class LastCheckpoint(pl.Callback):
+    """Write ``<dirpath>/last.ckpt`` at the end of every training epoch.
+
+    Lightning 2.6's `ModelCheckpoint(save_top_k=0, save_last=True)` writes `last.ckpt` only
+    when training ends (it saves "last" only after a top-k save), which left an interrupted
+    run nothing to resume from. The file is replaced atomically: a kill mid-write keeps the
+    previous epoch's checkpoint.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.path = Path(dirpath) / "last.ckpt"
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        # Lightning stages the file in the system temp dir, so its final move is a copy when
+        # that is another file system: write a sibling, then rename it (atomic).
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)

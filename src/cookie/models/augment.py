@@ -3,7 +3,9 @@
 Vector views (standardized inputs): Gaussian noise, feature dropout, per-feature scaling,
 mixing with another region of the batch. Image views: random flips, 90-degree rotations,
 random crops resized back to the full size, and Gaussian noise. All randomness comes from
-torch's global generator, which Lightning seeds, so a seed fixes every draw.
+torch's global generator, which training reseeds from (seed, epoch) at every epoch start, so
+a seed fixes every draw, and a run resumed from a checkpoint draws what an uninterrupted one
+would.
 """
 
 from __future__ import annotations

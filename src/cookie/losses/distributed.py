@@ -1,0 +1,109 @@
+"""Negatives from every process: an autograd-aware all-gather of batch rows for DDP.
+
+Under data-parallel training each process holds a slice of the global batch. Contrastive terms
+(InfoNCE, CLUB) score every pair of a batch, so they must see the *global* batch for the
+objective not to depend on the number of processes. `gather_rows` concatenates the rows of all
+processes in rank order (the same tensor on every rank); its backward sums, over the ranks, the
+gradient each rank computed with respect to the gathered tensor and returns the local slice.
+
+Why the gradients come out right: every rank computes the same global loss L, so the local
+slice receives ``W * dL/da_local`` (W = world size) and every critic parameter ``dL/dtheta``.
+DDP then averages parameter gradients over the ranks: encoder parameters get
+``(1/W) sum_r W dL/dtheta|_r = dL/dtheta`` and critic parameters ``dL/dtheta``: exactly the
+single-process gradient on the global batch (checked in tests/test_distributed.py).
+
+Batch size: ``MethodConfig.batch_size`` is the global batch; each of the W processes loads
+``batch_size // W`` regions per step (see `per_process_batch`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+#: Lightning strategies whose DDP wrapper must tolerate parameters without a gradient: stage 1
+#: leaves the heads unused, and the CLUB-critic step back-propagates into the critics alone.
+_UNUSED_OK = {
+    "ddp": "ddp_find_unused_parameters_true",
+    "ddp_spawn": "ddp_spawn_find_unused_parameters_true",
+    "ddp_fork": "ddp_fork_find_unused_parameters_true",
+    "ddp_notebook": "ddp_notebook_find_unused_parameters_true",
+}
+
+
+def world_size() -> int:
+    """Number of processes of the default group (1 when torch.distributed is not in use)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def trainer_strategy(name: str) -> str:
+    """The Lightning strategy to use for a configured one (``ddp`` -> ``ddp`` that tolerates
+    unused parameters); other names are returned unchanged."""
+    return _UNUSED_OK.get(name, name)
+
+
+def per_process_batch(batch_size: int, world: int) -> int:
+    """Regions per process and step for a global ``batch_size`` (0 = full batch stays 0: each
+    process then takes its whole shard, and the shards together are the full batch)."""
+    if batch_size <= 0 or world <= 1:
+        return batch_size
+    if batch_size % world:
+        log.warning("batch_size %d is not a multiple of the %d processes; the global batch is "
+                    "%d", batch_size, world, max(1, batch_size // world) * world)
+    return max(1, batch_size // world)
+
+
+def _row_counts(n: int, device: torch.device) -> list[int]:
+    local = torch.tensor([n], dtype=torch.long, device=device)
+    counts = [torch.zeros_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, local)
+    return [int(c) for c in counts]
+
+
+def _gather(x: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """Rows of every rank, concatenated in rank order (ranks may hold different counts)."""
+    longest = max(counts)
+    padded = x.new_zeros((longest, *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])
+
+
+class _GatherRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, counts: list[int]) -> torch.Tensor:  # type: ignore[override]
+        ctx.counts, ctx.rank = counts, dist.get_rank()
+        return _gather(x, counts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        total = grad.contiguous().clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)  # every rank's dL_r / d(global batch)
+        start = sum(ctx.counts[: ctx.rank])
+        return total[start: start + ctx.counts[ctx.rank]], None
+
+
+def gather_rows(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The global batch of each tensor (rows of all ranks in rank order); identity when not
+    distributed. Gradients flow back to the local rows; boolean tensors are gathered too."""
+    if world_size() <= 1:
+        return tensors
+    counts = _row_counts(tensors[0].shape[0], tensors[0].device)
+    out = []
+    for t in tensors:
+        if t.shape[0] != counts[dist.get_rank()]:
+            raise ValueError("gather_rows: tensors of one batch must have the same row count")
+        if t.dtype == torch.bool:
+            out.append(_gather(t.to(torch.uint8), counts).bool())
+        elif t.requires_grad:
+            out.append(_GatherRows.apply(t, counts))
+        else:
+            out.append(_gather(t, counts))
+    return tuple(out)

@@ -1,0 +1,175 @@
+"""GFactorCL: FactorCL generalized to M views by a full factorization (see docs/method.md).
+
+Every subset S of the views with |S| >= 2 gets a shared factor conditioned on the remaining
+views R = V \\ S, and every view i a unique factor conditioned on all the others: 2^M - 1
+factors. With e_R the concatenation of the detached encoder outputs of the views in R and x'
+an augmentation standing in for the task y:
+
+    shared S (per pair a < b in S):  NCE(s_S^a, s_S^b)
+                                     + CLUB([s_S^a, e_R, s_S^a'], [s_S^b, e_R, s_S^b'])
+    unique i (R = V \\ {i}):          NCE(u_i, u_i') + CLUB(u_i, e_R)
+                                     + NCE([u_i, u_i'], [e_R, e_R'])
+    L = alpha * sum_i NCE_intra(e_i, e_i') + shared + unique
+
+Same encoders, critics, estimators and schedule as CooKIE (`cookie.methods.cookie`), so that
+cost differences come from the factorization only. Embedding: the M unique heads, then per
+shared factor the mean of its member heads, concatenated (total `embedding_dim`).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import torch
+from torch import nn
+
+from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
+from cookie.methods.cookie import club_term, head
+from cookie.methods.registry import register
+from cookie.models.heads import SeparableCritic, block_sizes
+
+
+def factor_key(members: tuple[str, ...], rest: tuple[str, ...]) -> str:
+    """Name of a shared factor: ``a~b|c`` for S = {a, b} given R = {c} (``a~b~c`` for R empty)."""
+    key = "~".join(members)
+    return f"{key}|{'~'.join(rest)}" if rest else key
+
+
+def all_valid(masks: dict[str, torch.Tensor], names: tuple[str, ...] | list[str]) -> torch.Tensor:
+    """Rows present in every one of the named views."""
+    out = masks[names[0]]
+    for n in names[1:]:
+        out = out & masks[n]
+    return out
+
+
+class GFactorCLObjective(MultiViewObjective):
+    """Full factorization: 2^M - M - 1 shared factors and M unique factors."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cfg, d, m = self.cfg, self.cfg.encoder_dim, len(self.names)
+        n_factors = 2 ** m - 1
+        if cfg.embedding_dim < n_factors:
+            raise ValueError(
+                f"GFactorCL with {m} views has {n_factors} factors: embedding_dim must be at "
+                f"least {n_factors} (one dimension per factor), got {cfg.embedding_dim}")
+        sizes = iter(block_sizes(cfg.embedding_dim, n_factors))
+
+        def critic(a: int, b: int) -> SeparableCritic:
+            return SeparableCritic(a, b, cfg.critic_dim, cfg.temperature)
+
+        #: (members S, rest R) of every shared factor, by size then in combination order
+        self.factors: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+            (s, tuple(n for n in self.names if n not in s))
+            for k in range(2, m + 1) for s in combinations(self.names, k)
+        ]
+        self.unique_heads, self.unique_nce = nn.ModuleDict(), nn.ModuleDict()
+        self.unique_club, self.unique_cond = nn.ModuleDict(), nn.ModuleDict()
+        for n in self.names:
+            k, r = next(sizes), d * (m - 1)
+            self.unique_heads[n] = head(d, k)
+            self.unique_nce[n] = critic(k, k)
+            self.unique_club[n] = critic(k, r)
+            self.unique_cond[n] = critic(2 * k, 2 * r)
+        self.shared_heads, self.shared_nce, self.shared_club = (
+            nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
+        )
+        for members, rest in self.factors:
+            k, key, r = next(sizes), factor_key(members, rest), d * len(rest)
+            self.shared_heads[key] = nn.ModuleDict({n: head(d, k) for n in members})
+            self.shared_nce[key] = nn.ModuleDict(
+                {pair_key(a, b): critic(k, k) for a, b in combinations(members, 2)})
+            self.shared_club[key] = nn.ModuleDict(
+                {pair_key(a, b): critic(2 * k + r, 2 * k + r)
+                 for a, b in combinations(members, 2)})
+
+    # ------------------------------------------------------------------ representations
+    def heads(self, e: dict[str, torch.Tensor]) -> dict:
+        """Unique heads per view; per shared factor, its member heads by view name."""
+        u = {n: h(e[n]) for n, h in self.unique_heads.items()}
+        s = {key: {n: h(e[n]) for n, h in hs.items()} for key, hs in self.shared_heads.items()}
+        return {"u": u, "s": s}
+
+    @staticmethod
+    def condition(e: dict[str, torch.Tensor], rest: tuple[str, ...] | list[str],
+                  like: torch.Tensor) -> torch.Tensor:
+        """e_R: the detached encoder outputs of the views in R, concatenated (N x 0 if none)."""
+        if not rest:
+            return like.new_zeros(like.shape[0], 0)
+        return torch.cat([e[n].detach() for n in rest], dim=1)
+
+    def rest_of(self, name: str) -> list[str]:
+        return [n for n in self.names if n != name]
+
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+        terms, cache = super().terms(batch, stage)
+        if stage == 1:
+            return terms, cache
+        e, e_aug, masks = cache["e"], cache["e_aug"], cache["masks"]
+        h, h_aug = self.heads(e), self.heads(e_aug)
+        cache.update(h=h, h_aug=h_aug)
+        u, u_aug = h["u"], h_aug["u"]
+        for n in self.names:
+            rest = self.rest_of(n)
+            e_r, e_r2 = self.condition(e, rest, u[n]), self.condition(e_aug, rest, u[n])
+            valid = all_valid(masks, [n, *rest])
+            terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
+            terms[f"unique_club/{n}"] = club_term(self.unique_club[n], u[n], e_r, valid)
+            terms[f"unique_cond/{n}"] = nce_term(
+                self.unique_cond[n], torch.cat([u[n], u_aug[n]], 1),
+                torch.cat([e_r, e_r2], 1), valid)
+        for members, rest in self.factors:
+            key = factor_key(members, rest)
+            s, s_aug = h["s"][key], h_aug["s"][key]
+            e_r = self.condition(e, rest, s[members[0]])
+            for a, b in combinations(members, 2):
+                pk = pair_key(a, b)
+                valid = all_valid(masks, [a, b, *rest])
+                terms[f"shared_nce/{key}/{pk}"] = nce_term(
+                    self.shared_nce[key][pk], s[a], s[b], masks[a] & masks[b])
+                terms[f"shared_club/{key}/{pk}"] = club_term(
+                    self.shared_club[key][pk], torch.cat([s[a], e_r, s_aug[a]], 1),
+                    torch.cat([s[b], e_r, s_aug[b]], 1), valid)
+        return terms, cache
+
+    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
+        """NCE on detached inputs for every CLUB critic (the separate critic step)."""
+        if "h" not in cache:
+            return {}
+        e, h, h_aug, masks = cache["e"], cache["h"], cache["h_aug"], cache["masks"]
+        out = {}
+        for n in self.names:
+            rest = self.rest_of(n)
+            u = h["u"][n].detach()
+            out[f"critic/unique_club/{n}"] = nce_term(
+                self.unique_club[n], u, self.condition(e, rest, u), all_valid(masks, [n, *rest]))
+        for members, rest in self.factors:
+            key = factor_key(members, rest)
+            s, s_aug = h["s"][key], h_aug["s"][key]
+            e_r = self.condition(e, rest, s[members[0]])
+            for a, b in combinations(members, 2):
+                pk = pair_key(a, b)
+                out[f"critic/shared_club/{key}/{pk}"] = nce_term(
+                    self.shared_club[key][pk],
+                    torch.cat([s[a], e_r, s_aug[a]], 1).detach(),
+                    torch.cat([s[b], e_r, s_aug[b]], 1).detach(),
+                    all_valid(masks, [a, b, *rest]))
+        return out
+
+    def club_critics(self) -> list[nn.Module]:
+        shared = [c for group in self.shared_club.values() for c in group.values()]
+        return [*self.unique_club.values(), *shared]
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        h = self.heads(self.encode(batch, False))
+        parts = [h["u"][n] for n in self.names]
+        parts += [torch.stack(list(s.values())).mean(0) for s in h["s"].values()]
+        return torch.cat(parts, dim=1)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.cfg.embedding_dim
+
+
+register("gfactorcl", lambda *a, **k: GFactorCLObjective(*a, **k))

@@ -1,0 +1,66 @@
+"""Shared pairwise contrast (MVURE / ReMVC style cross-view InfoNCE), a baseline.
+
+One projection head h_i per view (size embedding_dim / M); for every unordered pair (i, j):
+
+    L = sum_{i<j} NCE(h_i(e_i), h_j(e_j))
+
+with one separable critic per pair, on clean inputs. No intra-view stage, no CLUB, no
+unique/shared split. Embedding: the concatenated heads.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
+from cookie.methods.cookie import head
+from cookie.methods.registry import register
+from cookie.models.heads import SeparableCritic, block_sizes
+
+
+class SharedPairwiseObjective(MultiViewObjective):
+    """Cross-view InfoNCE over every pair of views."""
+
+    uses_pretraining = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cfg, d = self.cfg, self.cfg.encoder_dim
+        self.intra_critics = nn.ModuleDict()  # no intra-view term: drop the base critics
+        sizes = block_sizes(cfg.embedding_dim, len(self.names))
+        self.view_heads = nn.ModuleDict(
+            {n: head(d, k) for n, k in zip(self.names, sizes, strict=True)})
+        self.pair_critics = nn.ModuleDict({
+            pair_key(a, b): SeparableCritic(self.view_heads[a][-1].out_features,
+                                            self.view_heads[b][-1].out_features,
+                                            cfg.critic_dim, cfg.temperature)
+            for a, b in self.pairs
+        })
+
+    def heads(self, e: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {n: h(e[n]) for n, h in self.view_heads.items()}
+
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+        e, masks = self.encode(batch, False), self.masks(batch)
+        h = self.heads(e)
+        terms = {
+            f"pair_nce/{pair_key(a, b)}": nce_term(self.pair_critics[pair_key(a, b)], h[a], h[b],
+                                                   masks[a] & masks[b])
+            for a, b in self.pairs
+        }
+        return terms, {"e": e, "h": h, "masks": masks}
+
+    def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+        return sum(terms.values())
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        h = self.heads(self.encode(batch, False))
+        return torch.cat([h[n] for n in self.names], dim=1)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.cfg.embedding_dim
+
+
+register("shared_pairwise", lambda *a, **k: SharedPairwiseObjective(*a, **k))

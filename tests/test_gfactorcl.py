@@ -1,0 +1,314 @@
+"""GFactorCL (full factorization), the shared pairwise baseline, and the cost profiler."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from shapely.geometry import box
+
+from cookie.config import DatasetConfig, MethodConfig
+from cookie.dataset import RegionDataset
+from cookie.losses import club_upper_bound, infonce_loss
+from cookie.methods.data import ViewSpec
+from cookie.methods.gfactorcl import GFactorCLObjective, factor_key
+from cookie.methods.pairwise import SharedPairwiseObjective
+from cookie.methods.registry import build_objective
+from cookie.views import ViewData
+
+CFG = MethodConfig(embedding_dim=60, encoder_dim=8, hidden_dim=16, critic_dim=8)
+
+
+def specs_for(m: int) -> list[ViewSpec]:
+    return [ViewSpec(f"v{i}", "table", (3 + i,), 0) for i in range(m)]
+
+
+def batch_for(specs: list[ViewSpec], n: int = 6) -> dict:
+    return {s.name: (torch.randn(n, *s.input_shape), None, torch.ones(n, dtype=torch.bool))
+            for s in specs}
+
+
+def make(m: int, cfg: MethodConfig = CFG) -> tuple[GFactorCLObjective, dict]:
+    torch.manual_seed(0)
+    specs = specs_for(m)
+    return GFactorCLObjective(specs, cfg), batch_for(specs)
+
+
+def kinds_of(terms: dict) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for key in terms:
+        kinds[key.split("/")[0]] = kinds.get(key.split("/")[0], 0) + 1
+    return kinds
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.item() == pytest.approx(b.item(), abs=1e-6)
+
+
+# ---------------------------------------------------------------------------- GFactorCL
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_inventory_grows_exponentially(m: int) -> None:
+    obj, batch = make(m)
+    terms, cache = obj.terms(batch, stage=2)
+    pairs_in_subsets = m * (m - 1) // 2 * 2 ** (m - 2)  # sum_k C(M,k) C(k,2)
+    assert len(obj.factors) == 2 ** m - m - 1
+    assert len(obj.unique_heads) + len(obj.factors) == 2 ** m - 1
+    assert kinds_of(terms) == {"intra": m, "unique_nce": m, "unique_club": m, "unique_cond": m,
+                               "shared_nce": pairs_in_subsets, "shared_club": pairs_in_subsets}
+    assert len(terms) == 4 * m + 2 * pairs_in_subsets == 4 * m + m * (m - 1) * 2 ** (m - 2)
+    assert obj.term_count()["critics"] == len(terms)  # one critic per term
+    assert len(obj.club_critics()) == m + pairs_in_subsets
+    assert len(obj.critic_terms(cache)) == len(obj.club_critics())
+    heads = len(obj.unique_heads) + sum(len(h) for h in obj.shared_heads.values())
+    assert heads == m * 2 ** (m - 1)
+    assert obj.embed(batch).shape == (6, 60)
+
+
+def test_stage_one_has_only_intra_terms() -> None:
+    obj, batch = make(3)
+    terms, _ = obj.terms(batch, stage=1)
+    assert set(terms) == {"intra/v0", "intra/v1", "intra/v2"}
+    assert obj.critic_terms({}) == {}
+
+
+def test_two_views_is_factorcl() -> None:
+    """M = 2: one shared factor S_12 (no conditioning view) and two unique factors."""
+    obj, batch = make(2)
+    assert obj.factors == [(("v0", "v1"), ())]
+    assert list(obj.unique_heads) == ["v0", "v1"]
+    terms, _ = obj.terms(batch, stage=2)
+    assert set(terms) == {
+        "intra/v0", "intra/v1", "unique_nce/v0", "unique_nce/v1", "unique_club/v0",
+        "unique_club/v1", "unique_cond/v0", "unique_cond/v1", "shared_nce/v0~v1/v0~v1",
+        "shared_club/v0~v1/v0~v1"}
+    k = obj.unique_heads["v0"][-1].out_features
+    # the unique CLUB critic of v0 scores (u_0, e_1); its conditional NCE ([u_0, u_0'], [e_1, e_1'])
+    assert obj.unique_club["v0"].g[0].in_features == k
+    assert obj.unique_club["v0"].h[0].in_features == CFG.encoder_dim
+    assert obj.unique_cond["v0"].h[0].in_features == 2 * CFG.encoder_dim
+    # the shared CLUB critic conditions on y only: [s, s'] on both sides
+    ks = obj.shared_heads["v0~v1"]["v0"][-1].out_features
+    assert obj.shared_club["v0~v1"]["v0~v1"].g[0].in_features == 2 * ks
+
+
+def test_factor_names_and_conditioning_sets() -> None:
+    obj, _ = make(3)
+    assert [factor_key(s, r) for s, r in obj.factors] == [
+        "v0~v1|v2", "v0~v2|v1", "v1~v2|v0", "v0~v1~v2"]
+    d = CFG.encoder_dim
+    for members, rest in obj.factors:
+        key = factor_key(members, rest)
+        assert set(obj.shared_heads[key]) == set(members)
+        k = obj.shared_heads[key][members[0]][-1].out_features
+        for a, b in combinations(members, 2):
+            assert obj.shared_club[key][f"{a}~{b}"].g[0].in_features == 2 * k + d * len(rest)
+
+
+def test_every_term_matches_its_formula() -> None:
+    obj, batch = make(3)
+    torch.manual_seed(1)
+    terms, cache = obj.terms(batch, stage=2)
+    e, e_aug, h, h_aug = cache["e"], cache["e_aug"], cache["h"], cache["h_aug"]
+    for n in obj.names:
+        close(terms[f"intra/{n}"], infonce_loss(obj.intra_critics[n](e[n], e_aug[n])))
+        u, u2 = h["u"][n], h_aug["u"][n]
+        assert torch.allclose(u, obj.unique_heads[n](e[n]))
+        rest = [r for r in obj.names if r != n]
+        e_r = torch.cat([e[r] for r in rest], 1)
+        e_r2 = torch.cat([e_aug[r] for r in rest], 1)
+        close(terms[f"unique_nce/{n}"], infonce_loss(obj.unique_nce[n](u, u2)))
+        close(terms[f"unique_club/{n}"], club_upper_bound(obj.unique_club[n](u, e_r)))
+        close(terms[f"unique_cond/{n}"], infonce_loss(
+            obj.unique_cond[n](torch.cat([u, u2], 1), torch.cat([e_r, e_r2], 1))))
+    for members, rest in obj.factors:
+        key = factor_key(members, rest)
+        s, s2 = h["s"][key], h_aug["s"][key]
+        e_r = torch.cat([e[r] for r in rest], 1) if rest else e["v0"][:, :0]
+        for a in members:
+            assert torch.allclose(s[a], obj.shared_heads[key][a](e[a]))
+        for a, b in combinations(members, 2):
+            pk = f"{a}~{b}"
+            close(terms[f"shared_nce/{key}/{pk}"],
+                  infonce_loss(obj.shared_nce[key][pk](s[a], s[b])))
+            close(terms[f"shared_club/{key}/{pk}"], club_upper_bound(obj.shared_club[key][pk](
+                torch.cat([s[a], e_r, s2[a]], 1), torch.cat([s[b], e_r, s2[b]], 1))))
+
+
+def test_conditioning_inputs_are_detached() -> None:
+    """e_R only conditions: the unique CLUB of v0 sends no gradient into the other encoders."""
+    obj, batch = make(3)
+    terms, _ = obj.terms(batch, stage=2)
+    terms["unique_club/v0"].backward()
+    assert all(p.grad is None for p in obj.encoders["v1"].parameters())
+    assert any(p.grad is not None for p in obj.encoders["v0"].parameters())
+
+
+def test_club_critics_train_separately() -> None:
+    obj, batch = make(3)
+    critic_ids = {id(p) for p in obj.critic_parameters()}
+    assert critic_ids and not critic_ids & {id(p) for p in obj.main_parameters()}
+    _, cache = obj.terms(batch, stage=2)
+    critic_terms = obj.critic_terms(cache)
+    assert all(k.startswith(("critic/unique_club/", "critic/shared_club/")) for k in critic_terms)
+    sum(critic_terms.values()).backward()
+    # critic-training terms use detached inputs: no gradient reaches encoders or heads
+    assert all(p.grad is None for p in obj.encoders.parameters())
+    assert all(p.grad is None for p in obj.shared_heads.parameters())
+    assert all(p.grad is None for p in obj.unique_heads.parameters())
+    assert all(p.grad is not None for p in obj.critic_parameters())
+
+
+def test_critic_terms_are_nce_of_the_club_critics() -> None:
+    obj, batch = make(2)
+    _, cache = obj.terms(batch, stage=2)
+    out = obj.critic_terms(cache)
+    e, h, h_aug = cache["e"], cache["h"], cache["h_aug"]
+    close(out["critic/unique_club/v0"], infonce_loss(obj.unique_club["v0"](h["u"]["v0"], e["v1"])))
+    s, s2 = h["s"]["v0~v1"], h_aug["s"]["v0~v1"]
+    close(out["critic/shared_club/v0~v1/v0~v1"], infonce_loss(obj.shared_club["v0~v1"]["v0~v1"](
+        torch.cat([s["v0"], s2["v0"]], 1), torch.cat([s["v1"], s2["v1"]], 1))))
+
+
+def test_masked_regions_are_left_out_of_conditioned_terms() -> None:
+    obj, batch = make(3)
+    x, aux, mask = batch["v2"]
+    mask = mask.clone()
+    mask[:3] = False
+    batch["v2"] = (x, aux, mask)
+    terms, cache = obj.terms(batch, stage=2)
+    e, h, h_aug = cache["e"], cache["h"], cache["h_aug"]
+    key = "v0~v1|v2"
+    s, s2 = h["s"][key], h_aug["s"][key]
+    # the pair's own InfoNCE keeps every row; the CLUB conditioned on v2 drops the missing ones
+    close(terms[f"shared_nce/{key}/v0~v1"],
+          infonce_loss(obj.shared_nce[key]["v0~v1"](s["v0"], s["v1"])))
+    a = torch.cat([s["v0"], e["v2"], s2["v0"]], 1)[mask]
+    b = torch.cat([s["v1"], e["v2"], s2["v1"]], 1)[mask]
+    close(terms[f"shared_club/{key}/v0~v1"],
+          club_upper_bound(obj.shared_club[key]["v0~v1"](a, b)))
+
+
+def test_embedding_is_the_factor_heads() -> None:
+    obj, batch = make(3)
+    obj.eval()
+    emb = obj.embed(batch)
+    h = obj.heads(obj.encode(batch, False))
+    parts = [h["u"][n] for n in obj.names]
+    parts += [sum(h["s"][factor_key(s, r)].values()) / len(s) for s, r in obj.factors]
+    assert torch.allclose(emb, torch.cat(parts, 1), atol=1e-6)
+    assert emb.shape[1] == obj.embedding_dim == 60
+    sizes = [p.shape[1] for p in parts]
+    assert len(sizes) == 7 and max(sizes) - min(sizes) <= 1
+
+
+def test_embedding_too_small_for_the_factors() -> None:
+    cfg = CFG.model_copy(update={"embedding_dim": 30})
+    with pytest.raises(ValueError, match="31 factors"):
+        make(5, cfg)
+
+
+def test_registered_by_name() -> None:
+    specs = specs_for(2)
+    assert isinstance(build_objective("gfactorcl", specs, CFG), GFactorCLObjective)
+    assert isinstance(build_objective("shared_pairwise", specs, CFG), SharedPairwiseObjective)
+
+
+# ---------------------------------------------------------------------------- shared pairwise
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_shared_pairwise_terms(m: int) -> None:
+    torch.manual_seed(0)
+    specs = specs_for(m)
+    obj, batch = SharedPairwiseObjective(specs, CFG), batch_for(specs)
+    terms, cache = obj.terms(batch, stage=2)
+    assert len(terms) == m * (m - 1) // 2
+    assert obj.uses_pretraining is False
+    assert obj.club_critics() == [] and obj.critic_terms(cache) == {}
+    assert len(obj.intra_critics) == 0
+    h = cache["h"]
+    for a, b in obj.pairs:
+        close(terms[f"pair_nce/{a}~{b}"], infonce_loss(obj.pair_critics[f"{a}~{b}"](h[a], h[b])))
+    assert obj.total(terms, 2).item() == pytest.approx(sum(t.item() for t in terms.values()),
+                                                       rel=1e-6)
+    assert obj.embed(batch).shape == (6, 60)
+
+
+# ---------------------------------------------------------------------------- end to end
+def tiny_dataset(n: int = 24, m: int = 3) -> RegionDataset:
+    rng = np.random.default_rng(0)
+    ids = pd.Index([f"r{i}" for i in range(n)], name="region_id")
+    regions = gpd.GeoDataFrame(geometry=[box(i, 0, i + 1, 1) for i in range(n)], index=ids,
+                               crs="EPSG:3857")
+    latent = rng.normal(size=(n, 2))
+    views = {}
+    for j in range(m):
+        values = latent @ rng.normal(size=(2, 4 + j)) + 0.1 * rng.normal(size=(n, 4 + j))
+        views[f"v{j}"] = ViewData(f"v{j}", "table", ids, values, np.ones(n, dtype=bool))
+    cfg = DatasetConfig.model_validate({
+        "name": "tiny",
+        "regions": {"grid": {"size_m": 1.0, "bounds": [0, 0, n, 1]}},
+        "views": [{"name": f"v{j}", "kind": "table", "path": Path(f"v{j}.parquet")}
+                  for j in range(m)],
+        "method": {"embedding_dim": 14, "encoder_dim": 8, "hidden_dim": 16, "critic_dim": 8},
+    })
+    return RegionDataset(cfg, regions, views)
+
+
+@pytest.mark.parametrize("name", ["gfactorcl", "shared_pairwise"])
+def test_fit_end_to_end(name: str) -> None:
+    from cookie.embedder import CookieEmbedder
+
+    ds = tiny_dataset()
+    model = CookieEmbedder(name=name, epochs=2, pretrain_epochs=1).fit(ds)
+    emb = model.transform(ds)
+    assert emb.shape == (24, 14)
+    assert list(emb.index) == list(ds.region_ids)
+    assert np.isfinite(emb.to_numpy()).all()
+    assert all(np.isfinite(v) for v in model.final_terms_.values())
+
+
+# ---------------------------------------------------------------------------- profiling
+def test_profile_methods_counts() -> None:
+    from cookie.profiling import profile_methods
+
+    rows = profile_methods(max_views=3, n=32)
+    assert [(r.views, r.method) for r in rows] == [
+        (2, "cookie"), (2, "gfactorcl"), (3, "cookie"), (3, "gfactorcl")]
+    for r in rows:
+        assert r.params_total > 0 and r.flops_step > 0 and r.flops_critic > 0
+        assert r.params_encoders > 0 and r.params_heads > 0 and r.params_critics > 0
+        assert r.params_total == r.params_encoders + r.params_heads + r.params_critics
+        assert r.seconds_per_epoch > 0 and r.n == 32
+    by = {(r.method, r.views): r for r in rows}
+    g, c = by[("gfactorcl", 3)], by[("cookie", 3)]
+    assert g.params_total > c.params_total and g.flops_step > c.flops_step
+    assert (g.factors, g.terms, c.factors, c.terms) == (7, 24, 6, 18)
+    # identical encoders: the difference comes from the factorization only
+    assert g.params_encoders == c.params_encoders
+
+
+def test_profile_report_files(tmp_path: Path) -> None:
+    from cookie.profiling import profile_methods, write_profile
+
+    rows = profile_methods(max_views=4, n=16, repeats=1)
+    md, png = write_profile(rows, tmp_path, "cookie profile --max-views 4", "synthetic", 1.0)
+    text = md.read_text()
+    assert "56.7%" in text and "63.0%" in text and "cookie profile --max-views 4" in text
+    assert "| 4 | gfactorcl | 15 | 64 |" in text
+    assert png.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.md", "profile.png"]
+
+
+def test_profile_isolated_worker() -> None:
+    from cookie.profiling import profile_inputs, view_inputs
+
+    specs, data, cfg, _ = view_inputs(None, 16, None, 2)
+    cfg = cfg.model_copy(update={"hidden_dim": 16, "encoder_dim": 8, "embedding_dim": 12})
+    (row,) = profile_inputs(specs, data, cfg, [2], methods=("cookie",), repeats=1,
+                            isolate=True)
+    assert row.memory_kind == "rss-worker" and row.peak_memory_mb >= 0
+    assert row.params_total > 0 and row.flops_step > 0 and row.terms == 8
