@@ -312,3 +312,15 @@ def test_profile_isolated_worker() -> None:
                             isolate=True)
     assert row.memory_kind == "rss-worker" and row.peak_memory_mb >= 0
     assert row.params_total > 0 and row.flops_step > 0 and row.terms == 8
+
+
+def test_profile_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cookie.cli import app
+
+    result = CliRunner().invoke(app, ["profile", "--max-views", "2", "--n", "16",
+                                      "--no-isolate", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "profile.md").is_file() and (tmp_path / "profile.png").is_file()
+    assert "| 2 | gfactorcl | 3 | 10 |" in (tmp_path / "profile.md").read_text()

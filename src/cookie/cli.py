@@ -100,6 +100,9 @@ def embed(
     out: Path = typer.Option(..., "--out", "-o", help="embeddings file (.parquet)"),
     geometry: bool = typer.Option(False, help="write GeoParquet with region geometry"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    batch_size: int = typer.Option(4096, "--batch-size", help="regions per model batch"),
+    partitioned: bool = typer.Option(False, "--partitioned", help="write --out as a folder "
+                                     "of Parquet files, one per batch, as they are computed"),
 ) -> None:
     """Embed the regions of a config with a trained model."""
     from cookie.dataset import load_dataset
@@ -110,7 +113,19 @@ def embed(
     embedder = CookieEmbedder.load(model_dir)
     with console.status("featurizing"):
         ds = load_dataset(config, cache_dir=cache_dir, with_labels=False)
-    emb = embedder.transform(ds)
+    if partitioned:
+        from cookie.io.atomic import atomic_dir
+        from cookie.io.partitioned import write_partitioned_embeddings
+
+        with atomic_dir(out) as tmp:
+            manifest = write_partitioned_embeddings(
+                embedder.transform_batches(ds, batch_size), tmp,
+                {"model": str(model_dir), "config": str(config), "batch_size": batch_size},
+                ds.regions if geometry else None)
+        console.print(f"[green]wrote[/green] {out} ({manifest['regions']} regions x "
+                      f"{manifest['dim']} in {len(manifest['files'])} files)")
+        return
+    emb = embedder.transform(ds, batch_size=batch_size)
     write_embeddings(emb, out, ds.regions if geometry else None)
     console.print(f"[green]wrote[/green] {out} ({emb.shape[0]} regions x {emb.shape[1]})")
 
@@ -251,6 +266,46 @@ def profile(
                              isolate=isolate, cache_dir=cache_dir, budget_s=budget,
                              threads=threads, say=console.print)
     console.print(f"[green]wrote[/green] {md} and {png} in {time.perf_counter() - start:.0f} s")
+
+
+# ---------------------------------------------------------------------------- featurize
+@app.command()
+@run_safely
+def featurize(
+    config: Path = typer.Argument(..., help="dataset config (TOML/YAML)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the partitioned features"),
+    tiles: float = typer.Option(2000.0, "--tiles", help="tile side in metres"),
+    h3_resolution: int | None = typer.Option(None, "--h3", help="tile by H3 parent cells at "
+                                             "this resolution instead of square tiles"),
+    workers: int = typer.Option(1, "--workers", help="dask workers (local cluster)"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="tcp://host:8786 (a "
+                                         "running dask cluster), or threads / processes / "
+                                         "sync; default: a local cluster of --workers"),
+) -> None:
+    """Featurize every view tile by tile in parallel (dask); write partitioned GeoParquet."""
+    import time
+
+    from cookie.config import load_config
+    from cookie.io.atomic import atomic_dir
+    from cookie.io.partitioned import write_partitioned_views
+    from cookie.regions import load_regions
+    from cookie.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
+
+    cfg = load_config(config)
+    regions = load_regions(cfg)
+    size = None if h3_resolution is not None else tiles
+    keys = tile_keys(regions, size_m=size, h3_resolution=h3_resolution)
+    console.print(f"{len(regions)} regions in {tile_count(keys)} tiles, {workers} worker(s)")
+    start = time.perf_counter()
+    views, seconds = featurize_all_tiled(cfg, regions, keys, scheduler, workers,
+                                         say=console.print)
+    info = {"config": str(cfg.source), "tiling": describe_tiling(size, h3_resolution),
+            "workers": workers, "scheduler": scheduler or "local-cluster",
+            "seconds": round(time.perf_counter() - start, 3)}
+    with atomic_dir(out) as tmp:
+        write_partitioned_views(views, regions, keys, tmp, info,
+                                {n: {"seconds": round(s, 3)} for n, s in seconds.items()})
+    console.print(f"[green]wrote[/green] {out} ({len(views)} views)")
 
 
 def entry() -> None:  # pragma: no cover

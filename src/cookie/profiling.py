@@ -4,7 +4,8 @@ For each M and method, with identical encoders: trainable parameters (encoders /
 critics), FLOPs of one full stage-2 training step (encoder-side forward + backward + AdamW
 step, then the CLUB critic step forward + backward + AdamW step) counted by
 `torch.utils.flop_counter.FlopCounterMode`, wall time per full-batch epoch (mean of a few
-steps after a warm-up) and peak memory.
+steps after a warm-up, one intra-op CPU thread by default: stable on a shared machine) and
+peak memory.
 
 Peak memory on CPU is the increase of the resident set size of a fresh worker process:
 ``VmHWM`` (peak RSS, from /proc/self/status; ``ru_maxrss`` elsewhere) at the end minus
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -551,9 +551,9 @@ def run_profile(config: str | Path | None, max_views: int, out: str | Path, comm
 
 
 def rows_as_dicts(rows: list[ProfileRow]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (with the total FLOPs per step), e.g. for a DataFrame."""
     return [asdict(r) | {"flops_step": r.flops_step} for r in rows]
 
 
 if __name__ == "__main__":  # the isolated worker: python -m cookie.profiling JOB OUT
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     _worker_main(sys.argv[1], sys.argv[2])
