@@ -36,6 +36,7 @@ import torch
 
 from cookie.config import MethodConfig
 from cookie.methods.data import ViewSpec
+from cookie.methods.lightning_module import make_optimizers
 
 PAPER_PARAM_REDUCTION, PAPER_FLOP_REDUCTION = 56.7, 63.0
 SYNTHETIC_DIM, SYNTHETIC_N = 64, 256
@@ -132,16 +133,6 @@ def parameter_split(objective: torch.nn.Module) -> dict[str, int]:
     critics = count(critic_params)
     return {"params_encoders": encoders, "params_critics": critics,
             "params_heads": total - encoders - critics, "params_total": total}
-
-
-def make_optimizers(objective, cfg: MethodConfig):
-    """The same optimizers as `ObjectiveModule.configure_optimizers`."""
-    main = torch.optim.AdamW(objective.main_parameters(), lr=cfg.lr,
-                             weight_decay=cfg.weight_decay)
-    critic_params = objective.critic_parameters()
-    critic = torch.optim.AdamW(critic_params, lr=cfg.critic_lr,
-                               weight_decay=cfg.weight_decay) if critic_params else None
-    return main, critic
 
 
 def main_step(objective, batch, optimizer) -> tuple[dict, dict]:

@@ -15,6 +15,17 @@ from cookie.methods.base import Batch, MultiViewObjective
 from cookie.methods.data import epoch_seed
 
 
+def make_optimizers(objective: MultiViewObjective, cfg: MethodConfig):
+    """AdamW for encoders, heads and InfoNCE critics; a second AdamW for the CLUB critics
+    (None when the method has none)."""
+    main = torch.optim.AdamW(objective.main_parameters(), lr=cfg.lr,
+                             weight_decay=cfg.weight_decay)
+    critic_params = objective.critic_parameters()
+    critic = torch.optim.AdamW(critic_params, lr=cfg.critic_lr,
+                               weight_decay=cfg.weight_decay) if critic_params else None
+    return main, critic
+
+
 class ObjectiveModule(pl.LightningModule):
     def __init__(self, objective: MultiViewObjective, cfg: MethodConfig) -> None:
         super().__init__()
@@ -38,14 +49,8 @@ class ObjectiveModule(pl.LightningModule):
         torch.manual_seed(seed % (1 << 63))
 
     def configure_optimizers(self):
-        main = torch.optim.AdamW(self.objective.main_parameters(), lr=self.cfg.lr,
-                                 weight_decay=self.cfg.weight_decay)
-        critic_params = self.objective.critic_parameters()
-        if not critic_params:
-            return main
-        critic = torch.optim.AdamW(critic_params, lr=self.cfg.critic_lr,
-                                   weight_decay=self.cfg.weight_decay)
-        return [main, critic]
+        main, critic = make_optimizers(self.objective, self.cfg)
+        return main if critic is None else [main, critic]
 
     def optimizers_pair(self):
         opts = self.optimizers()
