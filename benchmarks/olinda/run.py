@@ -29,7 +29,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=HERE.parent / "results")
+    ap.add_argument("--frozen", type=Path, default=None,
+                    help="read already featurized datasets (cookie.frozen) from this folder")
+    ap.add_argument("--accelerator", default=None, help="cpu, gpu (default: the config's)")
     args = ap.parse_args()
+    overrides = {"accelerator": args.accelerator} if args.accelerator else {}
     command = "python " + " ".join(sys.argv)
     seeds = list(range(args.seeds))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -37,9 +41,15 @@ def main() -> None:
     lines = ["# Olinda: CooKIE on imagery and elevation chips", "",
              f"Command: `{command}`  ", f"Machine: {machine_description()}  ", ""]
     for config, task, text, floor in RUNS:
-        cfg = load_config(HERE / config)
-        ds = load_dataset(cfg, cache_dir=None)
-        runs = {"CooKIE": run_seeds(ds, "cookie", seeds), "raw views": run_seeds(ds, "raw", [0])}
+        if args.frozen:
+            from cookie.frozen import load_frozen
+
+            ds = load_frozen(args.frozen / config.removesuffix(".toml"))
+        else:
+            ds = load_dataset(load_config(HERE / config), cache_dir=None)
+        cfg = ds.config
+        runs = {"CooKIE": run_seeds(ds, "cookie", seeds, overrides),
+                "raw views": run_seeds(ds, "raw", [0])}
         picture = f"olinda_{task}_embedding.png"
         plot_embedding_map(ds.regions, runs["CooKIE"].embeddings, args.out / picture)
         lines += [

@@ -67,7 +67,15 @@ def machine_description() -> str:
         cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     except OSError:
         cores = "?"
-    return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}, " \
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", GPU {torch.cuda.get_device_name(0)}"
+    except Exception:  # noqa: BLE001 - a description, never a failure
+        pass
+    return f"{cpu}, {cores} cores{gpu}, {platform.system()} {platform.release()}, " \
            f"Python {platform.python_version()}"
 
 
