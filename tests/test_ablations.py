@@ -77,3 +77,23 @@ def test_dependence_lines_name_the_costliest_view(tmp_path) -> None:
     })
     (line,) = dependence_lines(summary)
     assert "trained without a" in line.split(";")[0] and "(-0.300)" in line
+
+
+def test_freeze_round_trip(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cookie.cli import app
+    from cookie.frozen import load_frozen
+
+    config, _ = make_dataset(tmp_path / "data", n=12, dims=(4, 3))
+    res = CliRunner().invoke(app, ["freeze", str(config), "--out", str(tmp_path / "fz"),
+                                   "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    original = load_dataset(config, cache_dir=None)
+    frozen = load_frozen(tmp_path / "fz")
+    assert list(frozen.views) == list(original.views)
+    for name, view in original.views.items():
+        np.testing.assert_array_equal(frozen.views[name].values, view.values)
+        np.testing.assert_array_equal(frozen.views[name].mask, view.mask)
+    assert frozen.labels["population"].equals(original.labels["population"])
+    assert frozen.regions.geom_equals(original.regions).all()

@@ -148,6 +148,25 @@ def evaluate(
         console.print(f"[green]wrote[/green] {out}")
 
 
+# ---------------------------------------------------------------------------- freeze
+@app.command()
+@run_safely
+def freeze(
+    config: Path = typer.Argument(..., help="dataset config"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the frozen dataset"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+) -> None:
+    """Featurize a config once and freeze it (regions, views, labels) for training elsewhere."""
+    from cookie.dataset import load_dataset
+    from cookie.frozen import save_frozen
+
+    with console.status(f"featurizing {config}"):
+        ds = load_dataset(config, cache_dir=cache_dir)
+    save_frozen(ds, out)
+    console.print(f"[green]wrote[/green] {out}: {len(ds.regions)} regions, views "
+                  + ", ".join(ds.views))
+
+
 # ---------------------------------------------------------------------------- prepare / demo
 @app.command()
 @run_safely
