@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cookie.config import load_config
 from cookie.dataset import load_dataset
-from cookie.evaluation.plots import plot_embedding_map
+from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
 from cookie.experiments import budget_text, machine_description, method_table, run_seeds
 
 HERE = Path(__file__).parent
@@ -51,7 +51,11 @@ def main() -> None:
         runs = {"CooKIE": run_seeds(ds, "cookie", seeds, overrides),
                 "raw views": run_seeds(ds, "raw", [0])}
         picture = f"olinda_{task}_embedding.png"
+        errors = f"olinda_{task}_errors.png"
         plot_embedding_map(ds.regions, runs["CooKIE"].embeddings, args.out / picture)
+        oof = runs["CooKIE"].reports[-1].oof(task, "spatial", "ridge_cv")
+        plot_predictions_map(ds.regions.loc[oof.index], oof["y_true"], oof["y_pred"],
+                             args.out / errors, f"{task}: spatial-block residuals (ridge)")
         lines += [
             f"## {text} (`{config}`)", "",
             f"Views: {', '.join(f'{n} {tuple(v.input_shape)}' for n, v in ds.views.items())}; "
@@ -59,6 +63,7 @@ def main() -> None:
             *method_table(runs, [task]),
             f"| floor (data README: band mean/std, RandomForest(300), 5-fold) | random_forest "
             f"| {floor:.3f} | n/a |", "", f"![embedding]({picture})", "",
+            f"![errors]({errors})", "",
         ]
     lines.insert(4, f"Date: {date.today().isoformat()}; total {time.perf_counter() - t0:.0f} s")
     (args.out / "olinda.md").write_text("\n".join(lines))
