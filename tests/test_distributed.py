@@ -119,11 +119,13 @@ def two_ranks(tmp_path_factory) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def single() -> dict:
-    saved = encoders_module.augment
+    saved, threads = encoders_module.augment, torch.get_num_threads()
+    torch.set_num_threads(1)  # like each rank; OpenMP spin-waits crawl on a busy 2-core box
     try:
         return loss_and_grads(global_batch())
     finally:
         encoders_module.augment = saved
+        torch.set_num_threads(threads)
 
 
 def test_gather_rows_concatenates_in_rank_order(two_ranks) -> None:

@@ -319,7 +319,8 @@ def featurize(
     views, seconds = featurize_all_tiled(cfg, regions, keys, scheduler, workers,
                                          say=console.print)
     info = {"config": str(cfg.source), "tiling": describe_tiling(size, h3_resolution),
-            "workers": workers, "scheduler": scheduler or "local-cluster",
+            "workers": workers,
+            "scheduler": scheduler or ("local-cluster" if workers > 1 else "sync"),
             "seconds": round(time.perf_counter() - start, 3)}
     with atomic_dir(out) as tmp:
         write_partitioned_views(views, regions, keys, tmp, info,

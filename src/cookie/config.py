@@ -212,7 +212,8 @@ class MethodConfig(Strict):
     pretrain_epochs: int = Field(20, ge=0)
     epochs: int = Field(20, ge=1, description="stage-2 epochs (default set on the demo data, "
                         "see benchmarks/results/budget.md)")
-    batch_size: int = Field(0, ge=0, description="0 = full batch")
+    batch_size: int = Field(0, ge=0, description="global batch (under DDP each of the W "
+                            "processes loads batch_size // W); 0 = full batch")
     lr: float = Field(1e-3, gt=0)
     critic_lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)

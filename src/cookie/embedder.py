@@ -6,6 +6,7 @@ import json
 import logging
 import pickle
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,20 @@ def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any) -> str | 
         raise DataError(f"{path}: cannot resume from this checkpoint ({_load_failure(exc)}); "
                         "delete it or run without --resume") from None
     return str(path)
+
+
+def _view_batch(views: dict, start: int, stop: int,
+                drop_views: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """Rows ``start:stop`` of every view as the tensors `RegionTensors.gather` gives; dropped
+    views get a false mask."""
+    out = {}
+    for name, v in views.items():
+        x = torch.from_numpy(np.ascontiguousarray(v.values[start:stop]))
+        aux = (torch.from_numpy(np.ascontiguousarray(v.aux[start:stop]))
+               if v.aux is not None and v.is_image else None)
+        mask = torch.from_numpy(np.array(v.mask[start:stop]))
+        out[name] = (x, aux, torch.zeros_like(mask) if name in drop_views else mask)
+    return out
 
 
 class CookieEmbedder:
@@ -176,31 +191,40 @@ class CookieEmbedder:
         ``drop_views`` embeds as if those views were missing for every region (their mask is
         false and their encoder input zero): the modality-dropout-at-inference experiment.
         """
+        return pd.concat(list(self.transform_batches(dataset, batch_size, drop_views)))
+
+    def transform_batches(self, dataset: RegionDataset, batch_size: int = 4096,
+                          drop_views: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+        """`transform`, ``batch_size`` regions at a time, in region order: the model runs on
+        one batch of the (already featurized) views at a time, so memory beyond the features
+        is one batch of inputs and embeddings."""
         self._check_fitted()
         self._check_views(dataset)
         unknown = [v for v in drop_views if v not in self.view_names_]
         if unknown:
             raise DataError(f"cannot drop view {unknown[0]!r}: the model has views "
                             f"{', '.join(self.view_names_)}")
+        ids, n = dataset.region_ids, len(dataset.region_ids)
+        size = batch_size if batch_size > 0 else max(n, 1)
+        values = None
         if self.config_.name == "raw":
             frame = self._raw_frame(dataset)[self.raw_columns_]
             values = (frame.to_numpy() - self.raw_mean_) / self.raw_std_
             for name in drop_views:
                 values[:, [c.startswith(f"{name}:") for c in self.raw_columns_]] = 0.0
         else:
-            views = {n: dataset.views[n] for n in self.view_names_}
-            tensors = RegionTensors(views)
-            for name in drop_views:
-                tensors.mask[name] = torch.zeros_like(tensors.mask[name])
-            chunks = []
-            with torch.no_grad():
-                self.objective_.eval()
-                for start in range(0, len(tensors), batch_size):
-                    idx = torch.arange(start, min(start + batch_size, len(tensors)))
-                    chunks.append(self.objective_.embed(tensors.gather(idx)).cpu().numpy())
-            values = np.concatenate(chunks)
-        cols = [f"e{i:03d}" for i in range(values.shape[1])]
-        return pd.DataFrame(values.astype(np.float32), index=dataset.region_ids, columns=cols)
+            views = {name: dataset.views[name] for name in self.view_names_}
+            self.objective_.eval()
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            if values is not None:
+                chunk = values[start:stop]
+            else:
+                with torch.no_grad():
+                    batch = _view_batch(views, start, stop, drop_views)
+                    chunk = self.objective_.embed(batch).cpu().numpy()
+            cols = [f"e{i:03d}" for i in range(chunk.shape[1])]
+            yield pd.DataFrame(chunk.astype(np.float32), index=ids[start:stop], columns=cols)
 
     def fit_transform(self, dataset: RegionDataset, **kwargs: Any) -> pd.DataFrame:
         return self.fit(dataset, **kwargs).transform(dataset)

@@ -5,8 +5,10 @@ Layout of `cookie featurize --out DIR`::
 
     DIR/manifest.json                       views, tiles, files, feature names, timings
     DIR/<view>/tile=<key>/part.parquet      GeoParquet: region_id, _position, _mask,
-                                            the features (images flattened, aux as aux:<name>),
-                                            geometry (the regions' CRS)
+                                            one column per feature (image views: one list
+                                            column _pixels, C*H*W values in C order, and the
+                                            statistics as aux:<name>), geometry (the
+                                            regions' CRS)
 
 The ``tile=<key>`` folders are Hive-style partitions, so pyarrow, DuckDB or Spark read a view
 folder as one table with a ``tile`` column; `read_partitioned_view` rebuilds the `ViewData`
@@ -31,20 +33,24 @@ from cookie.errors import DataError
 from cookie.views import ViewData
 
 MANIFEST = "manifest.json"
-RESERVED = ("region_id", "_position", "_mask", "geometry", "tile")
+PIXELS = "_pixels"
+RESERVED = ("region_id", "_position", "_mask", "geometry", "tile", PIXELS)
 
 
 def _view_frame(view: ViewData, rows: np.ndarray, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     flat = view.values[rows].reshape(len(rows), -1)
-    names = view.feature_names if len(view.feature_names) == flat.shape[1] else [
-        f"{view.name}_{i}" for i in range(flat.shape[1])]
-    clash = [c for c in names if c in RESERVED]
-    if clash:
-        raise DataError(f"view {view.name!r}: feature name {clash[0]!r} is reserved in "
-                        "partitioned outputs")
     cols: dict[str, Any] = {"region_id": np.asarray(view.region_ids[rows]),
                             "_position": rows.astype(np.int64), "_mask": view.mask[rows]}
-    frame = pd.DataFrame(flat, columns=names)
+    if view.is_image:  # one list column (C*H*W values, C order), not thousands of columns
+        frame = pd.DataFrame({PIXELS: list(flat)})
+    else:
+        names = view.feature_names if len(view.feature_names) == flat.shape[1] else [
+            f"{view.name}_{i}" for i in range(flat.shape[1])]
+        clash = [c for c in names if c in RESERVED]
+        if clash:
+            raise DataError(f"view {view.name!r}: feature name {clash[0]!r} is reserved in "
+                            "partitioned outputs")
+        frame = pd.DataFrame(flat, columns=names)
     if view.aux is not None:
         aux = pd.DataFrame(view.aux[rows], columns=[f"aux:{n}" for n in view.aux_names])
         frame = pd.concat([frame, aux], axis=1)
@@ -104,9 +110,13 @@ def read_partitioned_view(folder: Path, name: str) -> ViewData:
     frame = pd.concat([pd.read_parquet(folder / f) for f in meta["files"]])
     frame = frame.sort_values("_position")
     aux_cols = [f"aux:{n}" for n in meta["aux_names"]]
-    feat = [c for c in frame.columns if c not in RESERVED and c not in aux_cols]
     n = len(frame)
-    values = frame[feat].to_numpy(np.float32).reshape(n, *meta["input_shape"])
+    if PIXELS in frame.columns:
+        flat = np.stack(frame[PIXELS].to_numpy()) if n else np.zeros((0, 0), np.float32)
+    else:
+        feat = [c for c in frame.columns if c not in RESERVED and c not in aux_cols]
+        flat = frame[feat].to_numpy(np.float32)
+    values = flat.astype(np.float32).reshape(n, *meta["input_shape"])
     aux = frame[aux_cols].to_numpy(np.float32) if aux_cols else None
     index = pd.Index(frame["region_id"].to_numpy(), name="region_id")
     return ViewData(name, meta["kind"], index, values, frame["_mask"].to_numpy(bool),
@@ -114,19 +124,25 @@ def read_partitioned_view(folder: Path, name: str) -> ViewData:
 
 
 def write_partitioned_embeddings(batches: Iterable[pd.DataFrame], out: Path,
-                                 info: dict | None = None) -> dict:
+                                 info: dict | None = None,
+                                 regions: gpd.GeoDataFrame | None = None) -> dict:
     """Write each embeddings batch (indexed by region id) as ``out/part-NNNNN.parquet`` as it
-    arrives (memory: one batch), then ``out/manifest.json``; returns the manifest."""
+    arrives (memory: one batch), then ``out/manifest.json``; returns the manifest. With
+    ``regions``, parts are GeoParquet with the region geometry in EPSG:4326 (as
+    `cookie.io.outputs.write_embeddings`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files, rows, dim = [], 0, None
     for i, batch in enumerate(batches):
         frame = batch.copy()
         frame.index.name = "region_id"
+        if regions is not None:
+            geom = regions.geometry.reindex(frame.index).to_crs(4326)
+            frame = gpd.GeoDataFrame(frame, geometry=geom.values, crs=4326)
         name = f"part-{i:05d}.parquet"
         frame.to_parquet(out / name)
         files.append({"file": name, "regions": len(frame)})
-        rows, dim = rows + len(frame), frame.shape[1]
+        rows, dim = rows + len(frame), batch.shape[1]
     manifest = {"format": 1, "regions": rows, "dim": dim, "files": files, **(info or {})}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     return manifest

@@ -13,7 +13,11 @@ DDP then averages parameter gradients over the ranks: encoder parameters get
 single-process gradient on the global batch (checked in tests/test_distributed.py).
 
 Batch size: ``MethodConfig.batch_size`` is the global batch; each of the W processes loads
-``batch_size // W`` regions per step (see `per_process_batch`).
+``batch_size // W`` regions per step (see `per_process_batch`). Lightning shards the epoch's
+region order with a `DistributedSampler` (rank r takes every W-th region), so the global
+batches hold the same regions as a single process's batches of ``batch_size``. What stays
+per process: the augmentation draws (seeded by rank), the ``mix`` augmentation (it mixes
+regions of the local batch), and the sampler's padding when W does not divide the regions.
 """
 
 from __future__ import annotations
