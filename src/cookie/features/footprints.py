@@ -18,12 +18,10 @@ from rasterio.transform import Affine
 from cookie.config import FootprintsView
 from cookie.features.polygons import (
     POLYGONAL,
-    clip_to_regions,
-    keep_dimension,
     log_empty,
+    polygon_pieces,
     read_layer,
     region_areas,
-    region_pairs,
     safe_div,
     union_area_by_group,
 )
@@ -134,11 +132,7 @@ def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.Geo
     n = len(rgeoms)
     rarea = region_areas(regions)
 
-    bi, ri = region_pairs(geoms, rgeoms)
-    pieces = keep_dimension(clip_to_regions(geoms, bi, rgeoms, ri), POLYGONAL)
-    parea = shapely.area(pieces)
-    keep = parea > 0
-    bi, ri, pieces, parea = bi[keep], ri[keep], pieces[keep], parea[keep]
+    bi, ri, pieces, parea = polygon_pieces(geoms, rgeoms)
 
     count = np.bincount(ri, minlength=n).astype(float)
     total = np.bincount(ri, weights=parea, minlength=n)

@@ -226,6 +226,17 @@ def layer_vocabulary(cfg: PolygonsView, gdf: gpd.GeoDataFrame) -> ClassVocabular
                             shapely.area(gdf.geometry.to_numpy()), cfg.max_classes)
 
 
+def polygon_pieces(geoms: np.ndarray, region_geoms: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons clipped to the regions they meet: (feature index, region index, piece, area),
+    keeping only pieces of positive area."""
+    fi, ri = region_pairs(geoms, region_geoms)
+    pieces = keep_dimension(clip_to_regions(geoms, fi, region_geoms, ri), POLYGONAL)
+    parea = shapely.area(pieces)
+    keep = parea > 0
+    return fi[keep], ri[keep], pieces[keep], parea[keep]
+
+
 def featurize_polygons(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> ViewData:
     """Per region: ``covered`` (fraction of the region under any polygon) and ``share_<class>``
     (fraction under the union of that class's polygons), both in [0, 1]; overlapping polygons
@@ -244,11 +255,7 @@ def featurize_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDa
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)
     rarea = region_areas(regions)
-    fi, ri = region_pairs(geoms, rgeoms)
-    pieces = keep_dimension(clip_to_regions(geoms, fi, rgeoms, ri), POLYGONAL)
-    parea = shapely.area(pieces)
-    keep = parea > 0
-    fi, ri, pieces, parea = fi[keep], ri[keep], pieces[keep], parea[keep]
+    fi, ri, pieces, parea = polygon_pieces(geoms, rgeoms)
 
     covered = np.clip(safe_div(union_area_by_group(pieces, ri, n), rarea), 0.0, 1.0)
     cols, names = [covered[:, None]], ["covered"]
