@@ -414,8 +414,9 @@ def report(rows: list[dict], split_rows: list[dict], train: dict, args: argparse
         f"- 10^6 buildings with the other layers in Helsinki's proportion = "
         f"{f_target / 1e6:.2f} M features over {r_helsinki:,.0f} regions: single "
         f"{a_s + b_s * f_target:.0f} s, tiled on 2 processes {a_t + b_t * f_target:.0f} s "
-        "on this machine (extrapolated "
-        f"{f_target / max(feats):.0f}x beyond the largest measured size)", "",
+        "on this machine (" + (
+            f"extrapolated {f_target / max(feats):.1f}x beyond the largest measured size)"
+            if f_target > max(feats) else "inside the measured range)"), "",
         "Two-variable fit on all single-process runs (replicated + sub-cell series): "
         f"time = {coef[0]:.2f} s + {coef[1] * 1e6:.1f} s per million features + "
         f"{coef[2] * 1e3:.2f} s per thousand regions. For 10^6 buildings "
