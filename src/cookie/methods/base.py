@@ -96,6 +96,14 @@ class MultiViewObjective(nn.Module):
         e, e_aug, masks = self.encode(batch, False), self.encode(batch, True), self.masks(batch)
         return self.intra_terms(e, e_aug, masks), {"e": e, "e_aug": e_aug, "masks": masks}
 
+    def terms_with_heads(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+        """The intra terms; in stage 2 the cache also holds the heads (`self.heads`) of the
+        clean (`h`) and augmented (`h_aug`) encodings, for factorized methods."""
+        terms, cache = MultiViewObjective.terms(self, batch, stage)
+        if stage != 1:
+            cache.update(h=self.heads(cache["e"]), h_aug=self.heads(cache["e_aug"]))
+        return terms, cache
+
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
         """Stage 1: the intra terms alone; stage 2: alpha * intra + every other term."""
         intra = sum(v for k, v in terms.items() if k.startswith("intra/"))

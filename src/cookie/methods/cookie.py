@@ -81,12 +81,10 @@ class CookieObjective(MultiViewObjective):
         return {"u": u, "s": s}
 
     def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
-        terms, cache = super().terms(batch, stage)
+        terms, cache = self.terms_with_heads(batch, stage)
         if stage == 1:
             return terms, cache
-        e, e_aug, masks = cache["e"], cache["e_aug"], cache["masks"]
-        h, h_aug = self.heads(e), self.heads(e_aug)
-        cache.update(h=h, h_aug=h_aug)
+        masks, h, h_aug = cache["masks"], cache["h"], cache["h_aug"]
         u, u_aug = h["u"], h_aug["u"]
         for n in self.unique_heads:
             terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
