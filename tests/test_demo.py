@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import tomllib
 
 import pandas as pd
 from typer.testing import CliRunner
 
 from cookie.cli import app
+from cookie.config import tomllib
 
 runner = CliRunner()
 
