@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 
 from cookie.config import FootprintsView, LinesView, PointsView, PolygonsView
 from cookie.features.footprints import featurize_footprints
@@ -118,22 +117,10 @@ def median_runs(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def replicate(src: Path, dst: Path, copies: int) -> dict[str, int]:
-    """Write `copies` translated copies of every layer (cells get suffixed ids) to `dst`."""
-    dst.mkdir(parents=True, exist_ok=True)
-    sizes = {}
-    for name in LAYERS:
-        gdf = read_vector(src / f"{name}.gpkg")
-        parts = []
-        for i in range(copies):
-            part = gdf.copy()
-            part["geometry"] = gdf.geometry.translate(xoff=i * SHIFT_M)
-            if name == "cells":
-                part["cell_id"] = part["cell_id"].astype(str) + f"_{i}"
-            parts.append(part)
-        out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=gdf.crs)
-        out.to_file(dst / f"{name}.gpkg", engine="pyogrio")
-        sizes[name] = len(out)
-    return sizes
+    """Write `copies` translated copies of every layer in one row (cells get suffixed ids)."""
+    from cookie.experiments import replicate_layers
+
+    return replicate_layers(src, dst, LAYERS, copies, SHIFT_M)
 
 
 def machine() -> str:

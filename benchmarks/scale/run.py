@@ -67,25 +67,10 @@ def maxrss_mb() -> float:
 # ---------------------------------------------------------------- data
 def replicate(dst: Path, copies: int) -> dict[str, int]:
     """`copies` translated copies of every layer on a square grid (cells get suffixed ids)."""
-    from cookie.io.readers import read_vector
+    from cookie.experiments import replicate_layers
 
-    dst.mkdir(parents=True, exist_ok=True)
-    side = math.ceil(math.sqrt(copies))
-    sizes = {}
-    for name in LAYERS:
-        gdf = read_vector(DATA / f"{name}.gpkg")
-        parts = []
-        for i in range(copies):
-            part = gdf.copy()
-            part["geometry"] = gdf.geometry.translate(xoff=(i % side) * SHIFT_M,
-                                                      yoff=(i // side) * SHIFT_M)
-            if name == "cells":
-                part["cell_id"] = part["cell_id"].astype(str) + f"_{i}"
-            parts.append(part)
-        out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=gdf.crs)
-        out.to_file(dst / f"{name}.fgb", engine="pyogrio")
-        sizes[name] = len(out)
-    return sizes
+    return replicate_layers(DATA, dst, LAYERS, copies, SHIFT_M,
+                            per_row=math.ceil(math.sqrt(copies)), suffix=".fgb")
 
 
 def subdivide(dst: Path, k: int) -> dict[str, int]:

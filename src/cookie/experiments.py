@@ -143,3 +143,32 @@ def read_grid(path: Path, plan: str) -> pd.DataFrame:
                              "experiment": job.get("experiment", ""),
                              "group": job.get("group", "")})
     return pd.DataFrame(rows)
+
+
+def replicate_layers(src: Path, dst: Path, layers: tuple[str, ...], copies: int,
+                     shift_m: float, per_row: int | None = None, suffix: str = ".gpkg",
+                     id_layer: str = "cells", id_column: str = "cell_id") -> dict[str, int]:
+    """Write `copies` translated copies of every layer `src/<name>.gpkg` to `dst/<name><suffix>`,
+    `per_row` copies side by side per row (default: all in one row), `shift_m` apart; the
+    region ids of `id_layer` get a `_<copy>` suffix. Returns the feature count per layer."""
+    import geopandas as gpd
+
+    from cookie.io.readers import read_vector
+
+    dst.mkdir(parents=True, exist_ok=True)
+    per_row = per_row or copies
+    sizes = {}
+    for name in layers:
+        gdf = read_vector(src / f"{name}.gpkg")
+        parts = []
+        for i in range(copies):
+            part = gdf.copy()
+            part["geometry"] = gdf.geometry.translate(xoff=(i % per_row) * shift_m,
+                                                      yoff=(i // per_row) * shift_m)
+            if name == id_layer:
+                part[id_column] = part[id_column].astype(str) + f"_{i}"
+            parts.append(part)
+        out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=gdf.crs)
+        out.to_file(dst / f"{name}{suffix}", engine="pyogrio")
+        sizes[name] = len(out)
+    return sizes
