@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import rasterio
 import shapely
-from rasterio.features import rasterize
-from rasterio.transform import Affine
 
 from cookie.config import FootprintsView
+from cookie.features.clip import region_halfplanes
 from cookie.features.polygons import (
     POLYGONAL,
+    clipped_pairs,
     log_empty,
-    polygon_pieces,
     read_layer,
     region_areas,
     safe_div,
     union_area_by_group,
 )
+from cookie.features.rasterize import Frames, PolygonEdges, polygon_edges, sample_counts
 from cookie.views import ViewData
 
 STAT_NAMES = [
@@ -34,39 +33,22 @@ STAT_NAMES = [
     "coverage",           # share of the region under buildings, [0, 1]
     "mean_perimeter_m",   # log1p
     "mean_compactness",   # 4 pi A / P^2, 1 for a disc, pi/4 for a square
-    "orientation_std_deg",  # circular std of main axis angles mod 90 degrees
+    "orientation_std_deg",  # circular std of main axis angles (`main_axis_angle`) mod 90
 ]
 MAX_SUPERSAMPLE = 4
 
 
-def geojson_polygons(geoms: np.ndarray) -> list[dict]:
-    """GeoJSON-like MultiPolygon mappings of (Multi)Polygons, built from one ragged coordinate
-    array (several times faster than ``__geo_interface__`` on each geometry)."""
-    if not len(geoms):
-        return []
-    _, coords, offsets = shapely.to_ragged_array(geoms)
-    if len(offsets) == 2:  # only Polygons
-        offsets = (*offsets, np.arange(len(geoms) + 1))
-    ring, poly, multi = (o.tolist() for o in offsets)
-    return [
-        {"type": "MultiPolygon",
-         "coordinates": [[coords[ring[r]:ring[r + 1]] for r in range(poly[p], poly[p + 1])]
-                         for p in range(multi[m], multi[m + 1])]}
-        for m in range(len(multi) - 1)
-    ]
-
-
-def main_axis_angle(geoms: np.ndarray) -> np.ndarray:
-    """Angle (radians, in [0, pi/2)) of the sides of each geometry's minimum rotated rectangle.
-
-    Both sides of a rectangle give the same angle modulo 90 degrees."""
-    rect = shapely.oriented_envelope(geoms)
-    coords, idx = shapely.get_coordinates(rect, return_index=True)
-    own = np.arange(len(geoms))
-    start = np.searchsorted(idx, own)
-    nxt = np.minimum(start + 1, len(coords) - 1)
-    d = np.where((idx[nxt] == own)[:, None], coords[nxt] - coords[start], 0.0)
-    return np.mod(np.arctan2(d[:, 1], d[:, 0]), np.pi / 2)
+def main_axis_angle(edges: PolygonEdges, n: int) -> np.ndarray:
+    """Main orientation (radians, in (-pi/4, pi/4]) of each of the ``n`` geometries: the
+    length-weighted circular mean, with period 90 degrees, of the directions of its outline's
+    edges (the side direction for a rectangle)."""
+    geom = np.repeat(np.arange(n), edges.count)
+    dx, dy = edges.x1 - edges.x0, edges.y1 - edges.y0
+    length = np.hypot(dx, dy)
+    phi = 4 * np.arctan2(dy, dx)
+    c = np.bincount(geom, weights=length * np.cos(phi), minlength=n)
+    s = np.bincount(geom, weights=length * np.sin(phi), minlength=n)
+    return np.arctan2(s, c) / 4
 
 
 def circular_std_mod90(angle: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
@@ -79,36 +61,25 @@ def circular_std_mod90(angle: np.ndarray, groups: np.ndarray, n: int) -> np.ndar
     return np.where(count > 0, std, 0.0)
 
 
-def footprint_images(pieces: np.ndarray, groups: np.ndarray, region_geoms: np.ndarray,
-                     size: int) -> np.ndarray:
-    """(N, 1, size, size) fraction of each pixel covered by the region's (clipped) pieces.
+def footprint_images(edges: PolygonEdges, fi: np.ndarray, ri: np.ndarray,
+                     region_geoms: np.ndarray, size: int) -> np.ndarray:
+    """(N, 1, size, size) fraction of each pixel of region ``r`` covered by the footprints
+    ``fi[k]`` with ``ri[k] == r`` (``edges`` of all footprints) and by the region itself.
 
-    Each region's image spans its bounding square (centered, side = max(width, height)).
-    Coverage fractions come from a binary rasterization supersampled up to 4x per axis;
-    pixels outside the region stay 0 because the pieces are clipped to it."""
-    n = len(region_geoms)
-    out = np.zeros((n, 1, size, size), dtype=np.float32)
+    Each region's image spans its bounding square (centred, side = max(width, height)).
+    Coverage fractions count the covered sample points of a grid supersampled up to 4x per
+    axis; samples outside the region are masked out, so the footprints are clipped to it."""
     k = max(1, min(MAX_SUPERSAMPLE, 256 // size))
-    fine = size * k
     bounds = shapely.bounds(region_geoms)
-    cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
     side = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    order = np.argsort(groups, kind="stable")
-    shapes = geojson_polygons(pieces[order])
-    g_sorted = groups[order]
-    present = np.unique(g_sorted)
-    lo = np.searchsorted(g_sorted, present, side="left")
-    hi = np.searchsorted(g_sorted, present, side="right")
-    with rasterio.Env():  # one GDAL environment for all calls
-        for r, i, j in zip(present, lo, hi, strict=True):  # one call per region with buildings
-            if side[r] <= 0:
-                continue
-            res = side[r] / fine
-            transform = Affine(res, 0.0, cx[r] - side[r] / 2, 0.0, -res, cy[r] + side[r] / 2)
-            img = rasterize(shapes[i:j], out_shape=(fine, fine), transform=transform,
-                            fill=0, default_value=1, dtype="uint8", all_touched=False)
-            out[r, 0] = img.reshape(size, k, size, k).sum(axis=(1, 3), dtype=np.uint16) / k**2
-    return out
+    frames = Frames(left=(bounds[:, 0] + bounds[:, 2] - side) / 2,
+                    top=(bounds[:, 1] + bounds[:, 3] + side) / 2,
+                    res=np.where(side > 0, side, 1.0) / (size * k), samples=size * k)
+    partial = shapely.area(region_geoms) < side**2 * (1 - 1e-9)  # region smaller than its square
+    window = polygon_edges(np.where(partial, region_geoms, shapely.Polygon()))
+    keep = side[ri] > 0
+    counts = sample_counts(edges, fi[keep], ri[keep], frames, k, window)
+    return (counts / k**2).astype(np.float32)[:, None]
 
 
 def load_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -132,14 +103,16 @@ def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.Geo
     n = len(rgeoms)
     rarea = region_areas(regions)
 
-    bi, ri, pieces, parea = polygon_pieces(geoms, rgeoms)
+    bi, ri, parea = clipped_pairs(geoms, rgeoms, region_halfplanes(rgeoms))
+    edges = polygon_edges(geoms)
 
     count = np.bincount(ri, minlength=n).astype(float)
     total = np.bincount(ri, weights=parea, minlength=n)
-    coverage = np.clip(safe_div(union_area_by_group(pieces, ri, n), rarea), 0.0, 1.0)
+    union = union_area_by_group(geoms, bi, ri, parea, rgeoms, ri, n)
+    coverage = np.clip(safe_div(union, rarea), 0.0, 1.0)
     perimeter = shapely.length(geoms)
     compact = safe_div(4 * np.pi * shapely.area(geoms), perimeter**2)
-    angle = main_axis_angle(geoms)
+    angle = main_axis_angle(edges, len(geoms))
     stats = np.stack([
         np.log1p(count),
         np.log1p(total),
@@ -154,7 +127,7 @@ def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.Geo
     if not cfg.image:
         return ViewData(cfg.name, "footprints", regions.index, stats, mask, list(STAT_NAMES))
     s = cfg.image_size
-    images = footprint_images(pieces, ri, rgeoms, s)
+    images = footprint_images(edges, bi, ri, rgeoms, s)
     names = [f"px_{i}_{j}" for i in range(s) for j in range(s)]
     return ViewData(cfg.name, "footprints", regions.index, images, mask, names,
                     aux=stats, aux_names=list(STAT_NAMES))

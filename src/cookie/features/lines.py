@@ -18,17 +18,17 @@ import numpy as np
 import shapely
 
 from cookie.config import LinesView
+from cookie.features.clip import clipped_lengths, region_pairs
 from cookie.features.polygons import (
     LINEAR,
     ClassVocabulary,
     assign_first,
     class_vocabulary,
-    clip_to_regions,
     log_empty,
     read_layer,
     region_areas,
-    region_pairs,
     safe_div,
+    single_parts,
 )
 from cookie.views import ViewData
 
@@ -42,10 +42,11 @@ def intersection_nodes(segments: np.ndarray, tol: float = NODE_TOLERANCE_M) -> n
         return np.empty(0, dtype=object)
     ends = np.concatenate([shapely.get_coordinates(shapely.get_point(segments, 0)),
                            shapely.get_coordinates(shapely.get_point(segments, -1))])
-    keys = np.round(ends / tol).astype(np.int64)
-    _, first, inverse, degree = np.unique(keys, axis=0, return_index=True,
-                                          return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
+    cell = np.round(ends / tol).astype(np.int64)
+    cell -= cell.min(axis=0)
+    key = cell[:, 0] * (cell[:, 1].max() + 1) + cell[:, 1]  # one integer per merged end
+    _, first, inverse, degree = np.unique(key, return_index=True, return_inverse=True,
+                                          return_counts=True)
     nodes = shapely.points(ends[first])
     start_node, end_node = inverse[:n], inverse[n:]
     low = np.flatnonzero(degree < 3)  # only these can still become intersections
@@ -84,13 +85,13 @@ def featurize_layer(cfg: LinesView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataF
     every line within `NODE_TOLERANCE_M` of the regions); ``vocabulary`` defaults to
     `layer_vocabulary` of ``gdf``."""
     vocab = vocabulary if vocabulary is not None else layer_vocabulary(cfg, gdf)
-    segments, row = shapely.get_parts(gdf.geometry.to_numpy(), return_index=True)
+    segments, row = single_parts(gdf.geometry.to_numpy())
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)
     area_km2 = region_areas(regions) / 1e6
 
     si, ri = region_pairs(segments, rgeoms)
-    length_km = shapely.length(clip_to_regions(segments, si, rgeoms, ri)) / 1000.0
+    length_km = clipped_lengths(segments, si, rgeoms, ri) / 1000.0
     keep = length_km > 0
     si, ri, length_km = si[keep], ri[keep], length_km[keep]
 

@@ -17,6 +17,7 @@ from cookie.features.polygons import (
     read_layer,
     region_areas,
     safe_div,
+    single_parts,
 )
 from cookie.views import ViewData
 
@@ -33,7 +34,7 @@ def as_points(geoms: np.ndarray, path: object) -> tuple[np.ndarray, np.ndarray]:
                  int(other.sum()))
         geoms = geoms.copy()
         geoms[other] = shapely.point_on_surface(geoms[other])
-    return shapely.get_parts(geoms, return_index=True)
+    return single_parts(geoms)
 
 
 def load_layer(cfg: PointsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -17,7 +17,9 @@ import shapely
 
 from cookie.config import PolygonsView
 from cookie.errors import DataError
-from cookie.io.readers import read_vector, repair_geometries, require_columns, to_crs
+from cookie.features.clip import HalfPlanes, clipped_areas, region_halfplanes, region_pairs
+from cookie.features.rings import ragged_arange
+from cookie.io.readers import read_vector, repair_geometries, to_crs
 from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 POLYGONAL = ("Polygon", "MultiPolygon")
 LINEAR = ("LineString", "MultiLineString")
 _DIMENSION = {POLYGONAL: 2, LINEAR: 1}
+TYPE_NAMES = ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+              "MultiPolygon", "GeometryCollection"]  # by shapely type id
 
 
 # ---------------------------------------------------------------- shared vector helpers
@@ -49,16 +53,29 @@ def keep_dimension(geoms: np.ndarray, allowed: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def single_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-part geometries split into their parts, and the row each part came from (a
+    layer without multi-part geometries is returned as it is)."""
+    multi = np.isin(shapely.get_type_id(geoms), [shapely.GeometryType.MULTIPOINT,
+                                                   shapely.GeometryType.MULTILINESTRING,
+                                                   shapely.GeometryType.MULTIPOLYGON,
+                                                   shapely.GeometryType.GEOMETRYCOLLECTION])
+    if not multi.any():
+        return geoms, np.arange(len(geoms))
+    return shapely.get_parts(geoms, return_index=True)
+
+
 def read_layer(cfg, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
                columns: list[str] | None = None) -> gpd.GeoDataFrame:
     """Read a view's layer: non-empty, of the allowed geometry types, repaired, in the regions'
     CRS. ``allowed=None`` accepts any geometry type."""
-    gdf = read_vector(cfg.path, cfg.layer, cfg.crs)
+    columns = [c for c in columns or [] if c]
+    gdf = read_vector(cfg.path, cfg.layer, cfg.crs, columns)
     if len(gdf) == 0:
         raise DataError(f"{cfg.path}: layer is empty (view {cfg.name!r})")
-    require_columns(gdf, [c for c in columns or [] if c], cfg.path)
     if allowed is not None:
-        bad = sorted(set(gdf.geom_type.dropna()) - set(allowed))
+        types = shapely.get_type_id(gdf.geometry.to_numpy())
+        bad = sorted({TYPE_NAMES[t] for t in np.unique(types[types >= 0])} - set(allowed))
         if bad:
             raise DataError(
                 f"{cfg.path}: {cfg.kind} view {cfg.name!r} needs {'/'.join(allowed)} geometries "
@@ -72,25 +89,6 @@ def read_layer(cfg, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
     if len(gdf) == 0:
         raise DataError(f"{cfg.path}: layer has no non-empty geometries (view {cfg.name!r})")
     return to_crs(gdf, regions.crs, cfg.path)
-
-
-def region_pairs(geoms: np.ndarray, region_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(feature index, region index) of every intersecting pair, sorted by region."""
-    fi, ri = shapely.STRtree(region_geoms).query(geoms, predicate="intersects")
-    order = np.lexsort((fi, ri))
-    return fi[order], ri[order]
-
-
-def clip_to_regions(geoms: np.ndarray, fi: np.ndarray, region_geoms: np.ndarray,
-                    ri: np.ndarray) -> np.ndarray:
-    """The part of feature ``fi[k]`` inside region ``ri[k]``; features lying well inside their
-    region (a fast prepared test) are taken as they are, only the others are intersected."""
-    shapely.prepare(region_geoms)
-    inside = shapely.contains_properly(region_geoms[ri], geoms[fi])
-    out = geoms[fi].copy()
-    cut = ~inside
-    out[cut] = shapely.intersection(geoms[fi[cut]], region_geoms[ri[cut]])
-    return out
 
 
 def assign_first(points: np.ndarray, region_geoms: np.ndarray) -> np.ndarray:
@@ -164,29 +162,34 @@ def class_codes(values: pd.Series | np.ndarray, weights: np.ndarray,
     return vocab.codes(values), vocab.names
 
 
-def union_area_by_group(pieces: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Area of the union of ``pieces`` per group. Areas are summed, except in the few groups
-    where two pieces overlap (interiors intersect), whose union is computed."""
-    area = shapely.area(pieces)
-    keep = area > 0
-    pieces, groups, area = pieces[keep], groups[keep], area[keep]
+def union_area_by_group(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray, area: np.ndarray,
+                        region_geoms: np.ndarray, groups: np.ndarray,
+                        n_groups: int) -> np.ndarray:
+    """Area of the union of the clipped pairs (``geoms[fi[k]]`` inside ``region_geoms[ri[k]]``,
+    of area ``area[k]``) per group. Areas are summed, except in the few groups holding two
+    features whose interiors overlap, where the clipped pieces are unioned."""
     total = np.bincount(groups, weights=area, minlength=n_groups).astype(float)
-    if len(pieces) < 2:
+    feats = np.unique(fi)
+    if len(feats) < 2:
         return total
-    a, b = shapely.STRtree(pieces).query(pieces, predicate="intersects")
-    sel = (a < b) & (groups[a] == groups[b])
-    a, b = a[sel], b[sel]
+    a, b = shapely.STRtree(geoms[feats]).query(geoms[feats])  # bounding boxes meet
+    a, b = feats[a[a < b]], feats[b[a < b]]
+    overlap = shapely.relate_pattern(geoms[a], geoms[b], "T********")
+    a, b = a[overlap], b[overlap]
     if not len(a):
         return total
-    overlap = shapely.relate_pattern(pieces[a], pieces[b], "T********")
-    bad = np.unique(groups[a[overlap]])
-    if len(bad):
-        order = np.argsort(groups, kind="stable")
-        sorted_groups = groups[order]
-        lo = np.searchsorted(sorted_groups, bad, side="left")
-        hi = np.searchsorted(sorted_groups, bad, side="right")
-        for g, i, j in zip(bad, lo, hi, strict=True):  # only groups with overlaps
-            total[g] = shapely.area(shapely.union_all(pieces[order[i:j]]))
+    # the groups in which both features of an overlapping pair have a piece
+    order = np.argsort(fi, kind="stable")
+    lo = np.searchsorted(fi[order], a, side="left")
+    count = np.searchsorted(fi[order], a, side="right") - lo
+    entries = order[ragged_arange(lo, count)]
+    partner = np.repeat(b, count).astype(np.int64)
+    both = np.isin(partner * n_groups + groups[entries],
+                   fi.astype(np.int64) * n_groups + groups)
+    for g in np.unique(groups[entries[both]]):
+        k = np.flatnonzero(groups == g)
+        pieces = shapely.intersection(geoms[fi[k]], region_geoms[ri[k]])
+        total[g] = shapely.area(shapely.union_all(pieces))
     return total
 
 
@@ -226,15 +229,13 @@ def layer_vocabulary(cfg: PolygonsView, gdf: gpd.GeoDataFrame) -> ClassVocabular
                             shapely.area(gdf.geometry.to_numpy()), cfg.max_classes)
 
 
-def polygon_pieces(geoms: np.ndarray, region_geoms: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Polygons clipped to the regions they meet: (feature index, region index, piece, area),
-    keeping only pieces of positive area."""
+def clipped_pairs(geoms: np.ndarray, region_geoms: np.ndarray, planes: HalfPlanes
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature index, region index, area inside the region) of every pair with positive area."""
     fi, ri = region_pairs(geoms, region_geoms)
-    pieces = keep_dimension(clip_to_regions(geoms, fi, region_geoms, ri), POLYGONAL)
-    parea = shapely.area(pieces)
-    keep = parea > 0
-    return fi[keep], ri[keep], pieces[keep], parea[keep]
+    area = clipped_areas(geoms, fi, region_geoms, ri, planes)
+    keep = area > 0
+    return fi[keep], ri[keep], area[keep]
 
 
 def featurize_polygons(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> ViewData:
@@ -255,14 +256,17 @@ def featurize_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDa
     rgeoms = regions.geometry.to_numpy()
     n = len(rgeoms)
     rarea = region_areas(regions)
-    fi, ri, pieces, parea = polygon_pieces(geoms, rgeoms)
+    fi, ri, area = clipped_pairs(geoms, rgeoms, region_halfplanes(rgeoms))
 
-    covered = np.clip(safe_div(union_area_by_group(pieces, ri, n), rarea), 0.0, 1.0)
+    def union_area(groups: np.ndarray, n_groups: int) -> np.ndarray:
+        return union_area_by_group(geoms, fi, ri, area, rgeoms, groups, n_groups)
+
+    covered = np.clip(safe_div(union_area(ri, n), rarea), 0.0, 1.0)
     cols, names = [covered[:, None]], ["covered"]
     if cfg.class_column and vocab is not None:
         codes, classes = vocab.codes(gdf[cfg.class_column].to_numpy()[fi]), vocab.names
         k = len(classes)
-        by_class = union_area_by_group(pieces, ri * k + codes, n * k).reshape(n, k)
+        by_class = union_area(ri * k + codes, n * k).reshape(n, k)
         cols.append(np.clip(safe_div(by_class, rarea), 0.0, 1.0))
         names += [f"share_{c}" for c in classes]
     values = np.concatenate(cols, axis=1)

@@ -9,6 +9,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
+import shapely
 from pyproj import CRS
 
 from cookie.errors import ConfigError, DataError
@@ -147,14 +149,22 @@ def crs_name(crs: CRS) -> str:
     return ":".join(auth) if auth else crs.name
 
 
-def read_vector(path: Path, layer: str | None = None, crs: str | None = None) -> gpd.GeoDataFrame:
-    """A vector layer; `crs` is assumed when the file has none, else a missing CRS is an error."""
+def read_vector(path: Path, layer: str | None = None, crs: str | None = None,
+                columns: list[str] | None = None) -> gpd.GeoDataFrame:
+    """A vector layer (only ``columns`` of its attributes when given); `crs` is assumed when
+    the file has none, else a missing CRS is an error. Read through Arrow, which skips the
+    per-feature Python objects of a plain `geopandas.read_file`."""
     path = require_file(path)
     try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+        gdf = _read_arrow(path, layer, columns)
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot read vector layer ({msg})") from None
+    if columns:  # Arrow reading skips unknown columns silently
+        fields = pyogrio.read_info(path, layer=layer)["fields"]
+        require_columns(pd.DataFrame(columns=list(fields)), list(columns), path)
     if gdf.crs is None:
         if crs is None:
             raise DataError(f"{path}: layer has no CRS; state one with `crs = \"EPSG:...\"`")
@@ -163,6 +173,17 @@ def read_vector(path: Path, layer: str | None = None, crs: str | None = None) ->
         log.info("%s: file CRS %s kept (config crs %s applies only to files without one)",
                  path, gdf.crs.to_string(), crs)
     return gdf
+
+
+def _read_arrow(path: Path, layer: str | None, columns: list[str] | None) -> gpd.GeoDataFrame:
+    meta, table = pyogrio.read_arrow(path, layer=layer, columns=columns)
+    name = meta["geometry_name"] or "wkb_geometry"
+    if name not in table.column_names:
+        raise DataError(f"{path}: layer has no geometry column")
+    geoms = shapely.from_wkb(table[name])
+    attrs = table.drop_columns([name]).to_pandas()
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(geoms, index=attrs.index),
+                            crs=meta["crs"])
 
 
 def metric_crs_for(gdf: gpd.GeoDataFrame) -> CRS:

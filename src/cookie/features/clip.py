@@ -1,0 +1,226 @@
+"""Exact areas and lengths of features clipped to regions.
+
+Convex regions (grid cells, H3 hexagons) are described by their half-planes, and all
+(feature, region) pairs are clipped at once in numpy: polygon rings with Sutherland-Hodgman
+(whose output area is exact for any simple ring, convex or not), line edges with Cyrus-Beck.
+Pairs with a non-convex region (tracts, districts) go through ``shapely.intersection``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from cookie.features.rings import polygon_rings, ragged_arange
+
+MAX_CONVEX_SIDES = 16  # convex regions with more sides take the shapely path
+CONVEX_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class HalfPlanes:
+    """Region ``r`` (when ``convex[r]``) is ``{p : nx * (x - ox) + ny * (y - oy) <= c}`` over
+    its ``sides`` columns; unused columns are ``0 <= 1``. Coordinates are shifted to the
+    region's own origin ``(ox, oy)`` so that products stay precise in projected CRSs."""
+
+    nx: np.ndarray
+    ny: np.ndarray
+    c: np.ndarray
+    ox: np.ndarray
+    oy: np.ndarray
+    convex: np.ndarray
+
+
+def region_halfplanes(region_geoms: np.ndarray) -> HalfPlanes:
+    """Half-planes of every convex region with at most `MAX_CONVEX_SIDES` sides."""
+    n = len(region_geoms)
+    area = shapely.area(region_geoms)
+    hull = shapely.convex_hull(region_geoms)
+    convex = (
+        (shapely.get_type_id(region_geoms) == shapely.GeometryType.POLYGON)
+        & (area > 0)
+        & (shapely.area(hull) - area <= CONVEX_RTOL * area)
+    )
+    ring = shapely.get_exterior_ring(shapely.orient_polygons(hull))  # counter-clockwise
+    sides = np.where(convex, shapely.get_num_coordinates(ring) - 1, 0)
+    convex &= sides <= MAX_CONVEX_SIDES
+    sides = np.where(convex, sides, 0)
+    k = max(1, int(sides.max()) if n else 1)
+    nx, ny, c = np.zeros((n, k)), np.zeros((n, k)), np.ones((n, k))
+    ox, oy = np.zeros(n), np.zeros(n)
+    idx = np.flatnonzero(convex)
+    if len(idx):
+        coords, owner = shapely.get_coordinates(ring[idx], return_index=True)
+        start = np.searchsorted(owner, np.arange(len(idx)))
+        ox[idx], oy[idx] = coords[start, 0], coords[start, 1]
+        col = np.arange(len(coords)) - start[owner]
+        edge = col < sides[idx][owner]  # the closing vertex starts no side
+        p, q = np.flatnonzero(edge), np.flatnonzero(edge) + 1
+        r = idx[owner[p]]
+        px, py = coords[p, 0] - ox[r], coords[p, 1] - oy[r]
+        dx, dy = coords[q, 0] - coords[p, 0], coords[q, 1] - coords[p, 1]
+        norm = np.hypot(dx, dy)
+        nx[r, col[p]], ny[r, col[p]] = dy / norm, -dx / norm  # interior on the left
+        c[r, col[p]] = (dy * px - dx * py) / norm
+    return HalfPlanes(nx, ny, c, ox, oy, convex)
+
+
+def region_pairs(geoms: np.ndarray, region_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(feature index, region index) of every pair whose bounding boxes meet, sorted by region
+    (the clipping functions below drop the pairs that do not really meet)."""
+    fi, ri = shapely.STRtree(region_geoms).query(geoms)
+    order = np.lexsort((fi, ri))
+    return fi[order], ri[order]
+
+
+def clipped_areas(geoms: np.ndarray, fi: np.ndarray, region_geoms: np.ndarray,
+                  ri: np.ndarray, planes: HalfPlanes | None = None) -> np.ndarray:
+    """Area of ``geoms[fi[k]]`` (Polygons / MultiPolygons) inside ``region_geoms[ri[k]]``."""
+    return _clipped(geoms, fi, region_geoms, ri, planes, shapely.area, _convex_polygon_areas)
+
+
+def clipped_lengths(lines: np.ndarray, fi: np.ndarray, region_geoms: np.ndarray,
+                    ri: np.ndarray, planes: HalfPlanes | None = None) -> np.ndarray:
+    """Length of ``lines[fi[k]]`` (LineStrings) inside ``region_geoms[ri[k]]``."""
+    return _clipped(lines, fi, region_geoms, ri, planes, shapely.length, _convex_line_lengths)
+
+
+def _clipped(geoms, fi, region_geoms, ri, planes, measure, convex_measure) -> np.ndarray:
+    """``measure`` of every clipped pair: whole or nothing where the feature's bounding box
+    lies inside or outside a convex region, ``convex_measure`` for the convex pairs that cut
+    the boundary, shapely intersections for the rest."""
+    planes = planes if planes is not None else region_halfplanes(region_geoms)
+    out = np.zeros(len(fi))
+    fast = planes.convex[ri]
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        shapely.prepare(region_geoms[ri[slow]])
+        slow = slow[shapely.intersects(region_geoms[ri[slow]], geoms[fi[slow]])]
+        out[slow] = measure(shapely.intersection(geoms[fi[slow]], region_geoms[ri[slow]]))
+    fast = np.flatnonzero(fast)
+    if len(fast):
+        inside, outside = _box_position(shapely.bounds(geoms[fi[fast]]), ri[fast], planes)
+        whole = fast[inside]
+        out[whole] = measure(geoms[fi[whole]])
+        cut = fast[~inside & ~outside]
+        if len(cut):
+            out[cut] = convex_measure(geoms, fi[cut], ri[cut], planes)
+    return out
+
+
+def _box_position(bounds: np.ndarray, ri: np.ndarray, planes: HalfPlanes
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each box lies inside its convex region, and whether it lies wholly outside one
+    of the region's half-planes (so it cannot meet the region)."""
+    nx, ny, c = planes.nx[ri], planes.ny[ri], planes.c[ri]
+    x = (bounds[:, [0, 2, 2, 0]] - planes.ox[ri, None])[:, :, None]  # (pairs, corner, plane)
+    y = (bounds[:, [1, 1, 3, 3]] - planes.oy[ri, None])[:, :, None]
+    out = nx[:, None, :] * x + ny[:, None, :] * y > c[:, None, :]
+    return ~out.any(axis=(1, 2)), out.all(axis=1).any(axis=1)
+
+
+def _convex_polygon_areas(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray,
+                          planes: HalfPlanes) -> np.ndarray:
+    uniq, inverse = np.unique(fi, return_inverse=True)
+    all_rings = polygon_rings(geoms[uniq])
+    coords = all_rings.coords
+    ring_off = all_rings.offsets - np.arange(len(all_rings.offsets))  # without closing vertex
+    role = np.where(all_rings.exterior, 1.0, -1.0)
+    # one copy of every ring of the feature per pair
+    ring_count = all_rings.count[inverse]
+    rings = ragged_arange(all_rings.first[inverse], ring_count)
+    ring_pair = np.repeat(np.arange(len(fi)), ring_count)
+    keep = np.ones(len(coords), dtype=bool)
+    keep[all_rings.offsets[1:] - 1] = False
+    coords = coords[keep]
+    n_pts = np.diff(ring_off)[rings]
+    pts = ragged_arange(ring_off[rings], n_pts)
+    ring_of_pt = np.repeat(np.arange(len(rings)), n_pts)
+    region = ri[ring_pair]
+    x = coords[pts, 0] - planes.ox[region][ring_of_pt]
+    y = coords[pts, 1] - planes.oy[region][ring_of_pt]
+    for k in range(planes.nx.shape[1]):
+        x, y, ring_of_pt = _clip_rings(x, y, ring_of_pt, len(rings), planes.nx[region, k],
+                                       planes.ny[region, k], planes.c[region, k])
+    area = np.abs(_ring_areas(x, y, ring_of_pt, len(rings)))
+    return np.bincount(ring_pair, weights=role[rings] * area, minlength=len(fi))
+
+
+def _ring_bounds(ring_of_pt: np.ndarray, n_rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """First point of each point's ring, and each point's successor within its ring."""
+    count = np.bincount(ring_of_pt, minlength=n_rings)
+    start = np.cumsum(count) - count
+    first = start[ring_of_pt]
+    nxt = np.arange(len(ring_of_pt)) + 1
+    last = nxt == first + count[ring_of_pt]
+    nxt[last] = first[last]
+    return first, nxt
+
+
+def _clip_rings(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray, n_rings: int,
+                nx: np.ndarray, ny: np.ndarray, c: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Sutherland-Hodgman pass: every ring cut by its region's half-plane ``nx, ny, c``
+    (one value per ring)."""
+    if len(x) == 0:
+        return x, y, ring_of_pt
+    d = nx[ring_of_pt] * x + ny[ring_of_pt] * y - c[ring_of_pt]
+    inside = d <= 0
+    if inside.all():
+        return x, y, ring_of_pt
+    _, nxt = _ring_bounds(ring_of_pt, n_rings)
+    prev = np.empty_like(nxt)
+    prev[nxt] = np.arange(len(nxt))
+    cross = inside != inside[prev]  # the edge prev -> this point crosses the line
+    n_out = cross.astype(np.int64) + inside
+    pos = np.cumsum(n_out) - n_out
+    total = int(n_out.sum())
+    ox, oy = np.empty(total), np.empty(total)
+    ci = np.flatnonzero(cross)
+    p = prev[ci]
+    t = d[p] / (d[p] - d[ci])
+    ox[pos[ci]] = x[p] + t * (x[ci] - x[p])
+    oy[pos[ci]] = y[p] + t * (y[ci] - y[p])
+    ii = np.flatnonzero(inside)
+    ox[pos[ii] + cross[ii]] = x[ii]
+    oy[pos[ii] + cross[ii]] = y[ii]
+    return ox, oy, np.repeat(ring_of_pt, n_out)
+
+
+def _ring_areas(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray,
+                n_rings: int) -> np.ndarray:
+    """Signed shoelace area of every ring (rings without points: 0)."""
+    if len(x) == 0:
+        return np.zeros(n_rings)
+    first, nxt = _ring_bounds(ring_of_pt, n_rings)
+    ax, ay = x - x[first], y - y[first]
+    bx, by = x[nxt] - x[first], y[nxt] - y[first]
+    return 0.5 * np.bincount(ring_of_pt, weights=ax * by - bx * ay, minlength=n_rings)
+
+
+def _convex_line_lengths(lines: np.ndarray, fi: np.ndarray, ri: np.ndarray,
+                         planes: HalfPlanes) -> np.ndarray:
+    uniq, inverse = np.unique(fi, return_inverse=True)
+    coords, owner = shapely.get_coordinates(lines[uniq], return_index=True)
+    edge = np.flatnonzero(owner[:-1] == owner[1:])  # start vertex of every edge
+    edge_owner = owner[edge]
+    e_start = np.searchsorted(edge_owner, np.arange(len(uniq)))
+    e_count = np.bincount(edge_owner, minlength=len(uniq))
+    e = edge[ragged_arange(e_start[inverse], e_count[inverse])]
+    pair = np.repeat(np.arange(len(fi)), e_count[inverse])
+    region = ri[pair]
+    x0 = coords[e, 0] - planes.ox[region]
+    y0 = coords[e, 1] - planes.oy[region]
+    dx, dy = coords[e + 1, 0] - coords[e, 0], coords[e + 1, 1] - coords[e, 1]
+    nx, ny, c = planes.nx[region], planes.ny[region], planes.c[region]
+    num = c - (nx * x0[:, None] + ny * y0[:, None])  # >= 0 where the start is inside
+    den = nx * dx[:, None] + ny * dy[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t = num / den
+    t_in = np.max(np.where(den < 0, t, 0.0), axis=1, initial=0.0)
+    t_out = np.min(np.where(den > 0, t, 1.0), axis=1, initial=1.0)
+    parallel_out = ((den == 0) & (num < 0)).any(axis=1)
+    frac = np.where(parallel_out, 0.0, np.clip(t_out - t_in, 0.0, 1.0))
+    return np.bincount(pair, weights=frac * np.hypot(dx, dy), minlength=len(fi))
