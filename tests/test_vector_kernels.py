@@ -54,6 +54,12 @@ def test_halfplanes_detect_convex_regions():
     (box(20, 20, 30, 30), SQUARE, 0.0),
     (box(2, 2, 4, 4), SQUARE, 4.0),         # wholly inside
     (SQUARE, L_SHAPE, 75.0),
+    # many vertices outside the region's box: runs of them are dropped before clipping
+    (shapely.Point(5, 5).buffer(50, quad_segs=64), SQUARE, 100.0),
+    (shapely.Point(5, 5).buffer(50).difference(shapely.Point(5, 5).buffer(20)), SQUARE, 0.0),
+    (shapely.Point(0, 0).buffer(50, quad_segs=64).difference(box(0, 0, 60, 60)), SQUARE, 0.0),
+    (shapely.Point(10, 10).buffer(50, quad_segs=64).difference(box(0, 0, 5, 5)), SQUARE,
+     75.0),
     (box(4, 4, 8, 8), L_SHAPE, 16.0 - 9.0),
 ])
 def test_clipped_areas_hand_computed(feature, region, expected):

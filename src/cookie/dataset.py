@@ -13,7 +13,7 @@ import pandas as pd
 
 from cookie.config import DatasetConfig, load_config
 from cookie.errors import DataError
-from cookie.features import featurize
+from cookie.features import featurize_all
 from cookie.labels import load_labels
 from cookie.regions import load_regions
 from cookie.views import ViewData
@@ -79,14 +79,18 @@ def load_dataset(config: DatasetConfig | str | Path, cache_dir: Path | None = No
     regions = load_regions(cfg)
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     views: dict[str, ViewData] = {}
+    keys = {v.name: cache_key(cfg, v, regions) for v in cfg.views} if cache else {}
     for view_cfg in cfg.views:
-        key = cache_key(cfg, view_cfg, regions) if cache else None
-        view = cache.get(key, view_cfg.name, regions.index) if cache else None
-        if view is None:
-            log.info("featurizing view %r (%s)", view_cfg.name, view_cfg.kind)
-            view = featurize(view_cfg, regions)
+        view = cache.get(keys[view_cfg.name], view_cfg.name, regions.index) if cache else None
+        if view is not None:
+            views[view_cfg.name] = view
+    todo = [v for v in cfg.views if v.name not in views]
+    if todo:
+        log.info("featurizing %s", ", ".join(f"{v.name!r} ({v.kind})" for v in todo))
+        for view_cfg, view in zip(todo, featurize_all(todo, regions), strict=True):
             if cache:
-                cache.put(key, view)
-        views[view_cfg.name] = view
+                cache.put(keys[view_cfg.name], view)
+            views[view_cfg.name] = view
+    views = {v.name: views[v.name] for v in cfg.views}  # in config order
     labels = load_labels(cfg, regions) if with_labels else pd.DataFrame(index=regions.index)
     return RegionDataset(cfg, regions, views, labels)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import geopandas as gpd
 
@@ -33,3 +38,53 @@ def get_featurizer(kind: str) -> Callable[..., ViewData]:
 def featurize(view_cfg, regions: gpd.GeoDataFrame) -> ViewData:
     """Featurize one configured view over the regions."""
     return get_featurizer(view_cfg.kind)(view_cfg, regions)
+
+
+# heaviest kinds first, so that the workers finish together
+_COST_RANK = ["raster", "footprints", "polygons", "lines", "points", "flows", "table"]
+_JOB: dict[str, tuple] = {}  # the views a forked worker inherits from its parent
+
+
+def default_workers(n_views: int) -> int:
+    """One worker per view, up to the CPU count (``COOKIE_FEATURIZE_WORKERS`` overrides)."""
+    env = os.environ.get("COOKIE_FEATURIZE_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(n_views, os.cpu_count() or 1))
+
+
+def featurize_all(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
+                  workers: int | None = None) -> list[ViewData]:
+    """Featurize several views side by side on ``workers`` workers (default
+    `default_workers`): the heaviest view in this process, the others in forked worker
+    processes on Linux (the featurizers' numpy bookkeeping holds the GIL, so threads would
+    mostly wait on each other), in threads elsewhere."""
+    n = len(view_cfgs)
+    workers = min(n, default_workers(n) if workers is None else workers)
+    if workers <= 1:
+        return [featurize(cfg, regions) for cfg in view_cfgs]
+    order = sorted(range(n), key=lambda i: _COST_RANK.index(view_cfgs[i].kind)
+                   if view_cfgs[i].kind in _COST_RANK else len(_COST_RANK))
+    if sys.platform.startswith("linux"):
+        pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
+    else:
+        pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="featurize")
+    _JOB["views"] = (tuple(view_cfgs), regions)
+    try:
+        with warnings.catch_warnings():  # workers run numpy / GEOS / GDAL code only
+            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+            futures = {i: pool.submit(_featurize_inherited, i) for i in order[1:]}
+        results = {order[0]: featurize(view_cfgs[order[0]], regions)}
+        results.update({i: future.result() for i, future in futures.items()})
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        _JOB.pop("views", None)
+    pool.shutdown()
+    return [results[i] for i in range(n)]
+
+
+def _featurize_inherited(i: int) -> ViewData:
+    view_cfgs, regions = _JOB["views"]
+    return featurize(view_cfgs[i], regions)

@@ -31,6 +31,7 @@ class HalfPlanes:
     ox: np.ndarray
     oy: np.ndarray
     convex: np.ndarray
+    bounds: np.ndarray  # (n, 4) bounding box (xmin, ymin, xmax, ymax) around (ox, oy)
 
 
 def region_halfplanes(region_geoms: np.ndarray) -> HalfPlanes:
@@ -64,7 +65,8 @@ def region_halfplanes(region_geoms: np.ndarray) -> HalfPlanes:
         norm = np.hypot(dx, dy)
         nx[r, col[p]], ny[r, col[p]] = dy / norm, -dx / norm  # interior on the left
         c[r, col[p]] = (dy * px - dx * py) / norm
-    return HalfPlanes(nx, ny, c, ox, oy, convex)
+    bounds = shapely.bounds(region_geoms) - np.stack([ox, oy, ox, oy], axis=1)
+    return HalfPlanes(nx, ny, c, ox, oy, convex, bounds)
 
 
 def region_pairs(geoms: np.ndarray, region_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +143,7 @@ def _convex_polygon_areas(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray,
     region = ri[ring_pair]
     x = coords[pts, 0] - planes.ox[region][ring_of_pt]
     y = coords[pts, 1] - planes.oy[region][ring_of_pt]
+    x, y, ring_of_pt = _drop_outside_runs(x, y, ring_of_pt, len(rings), planes.bounds[region])
     for k in range(planes.nx.shape[1]):
         x, y, ring_of_pt = _clip_rings(x, y, ring_of_pt, len(rings), planes.nx[region, k],
                                        planes.ny[region, k], planes.c[region, k])
@@ -148,15 +151,35 @@ def _convex_polygon_areas(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray,
     return np.bincount(ring_pair, weights=role[rings] * area, minlength=len(fi))
 
 
-def _ring_bounds(ring_of_pt: np.ndarray, n_rings: int) -> tuple[np.ndarray, np.ndarray]:
-    """First point of each point's ring, and each point's successor within its ring."""
+def _ring_neighbours(ring_of_pt: np.ndarray, n_rings: int, step: int) -> np.ndarray:
+    """Index of each point's successor (``step`` 1) or predecessor (``step`` -1) within its
+    ring, wrapping around (points are grouped by ring)."""
     count = np.bincount(ring_of_pt, minlength=n_rings)
-    start = np.cumsum(count) - count
-    first = start[ring_of_pt]
-    nxt = np.arange(len(ring_of_pt)) + 1
-    last = nxt == first + count[ring_of_pt]
-    nxt[last] = first[last]
-    return first, nxt
+    start = (np.cumsum(count) - count)[count > 0]
+    end = start + count[count > 0] - 1
+    out = np.arange(len(ring_of_pt)) + step
+    if step > 0:
+        out[end] = start
+    else:
+        out[start] = end
+    return out
+
+
+def _drop_outside_runs(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray, n_rings: int,
+                       bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ring vertices whose neighbours and themselves lie in the same zone outside their
+    region's bounding box (one of the 8 zones of Cohen-Sutherland clipping) are dropped: the
+    run they belong to shrinks to its two end vertices, a change that stays inside that convex
+    zone, so clipping to the region gives the same polygon. Most vertices of a large polygon
+    cut by a small region go this way, before the exact clipping passes."""
+    if len(x) == 0:
+        return x, y, ring_of_pt
+    b = bounds[ring_of_pt]
+    code = ((x < b[:, 0]) + 2 * (x > b[:, 2]) + 4 * (y < b[:, 1]) + 8 * (y > b[:, 3]))
+    prev = _ring_neighbours(ring_of_pt, n_rings, -1)
+    nxt = _ring_neighbours(ring_of_pt, n_rings, 1)
+    keep = (code == 0) | (code != code[prev]) | (code != code[nxt])
+    return x[keep], y[keep], ring_of_pt[keep]
 
 
 def _clip_rings(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray, n_rings: int,
@@ -170,9 +193,7 @@ def _clip_rings(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray, n_rings: i
     inside = d <= 0
     if inside.all():
         return x, y, ring_of_pt
-    _, nxt = _ring_bounds(ring_of_pt, n_rings)
-    prev = np.empty_like(nxt)
-    prev[nxt] = np.arange(len(nxt))
+    prev = _ring_neighbours(ring_of_pt, n_rings, -1)
     cross = inside != inside[prev]  # the edge prev -> this point crosses the line
     n_out = cross.astype(np.int64) + inside
     pos = np.cumsum(n_out) - n_out
@@ -194,9 +215,9 @@ def _ring_areas(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray,
     """Signed shoelace area of every ring (rings without points: 0)."""
     if len(x) == 0:
         return np.zeros(n_rings)
-    first, nxt = _ring_bounds(ring_of_pt, n_rings)
-    ax, ay = x - x[first], y - y[first]
-    bx, by = x[nxt] - x[first], y[nxt] - y[first]
+    nxt = _ring_neighbours(ring_of_pt, n_rings, 1)
+    ax, ay = x - x.mean(), y - y.mean()  # shifted for precision (shoelace sums are shift-free)
+    bx, by = ax[nxt], ay[nxt]
     return 0.5 * np.bincount(ring_of_pt, weights=ax * by - bx * ay, minlength=n_rings)
 
 
@@ -214,13 +235,15 @@ def _convex_line_lengths(lines: np.ndarray, fi: np.ndarray, ri: np.ndarray,
     x0 = coords[e, 0] - planes.ox[region]
     y0 = coords[e, 1] - planes.oy[region]
     dx, dy = coords[e + 1, 0] - coords[e, 0], coords[e + 1, 1] - coords[e, 1]
-    nx, ny, c = planes.nx[region], planes.ny[region], planes.c[region]
-    num = c - (nx * x0[:, None] + ny * y0[:, None])  # >= 0 where the start is inside
-    den = nx * dx[:, None] + ny * dy[:, None]
+    t_in, t_out = np.zeros(len(e)), np.ones(len(e))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        t = num / den
-    t_in = np.max(np.where(den < 0, t, 0.0), axis=1, initial=0.0)
-    t_out = np.min(np.where(den > 0, t, 1.0), axis=1, initial=1.0)
-    parallel_out = ((den == 0) & (num < 0)).any(axis=1)
-    frac = np.where(parallel_out, 0.0, np.clip(t_out - t_in, 0.0, 1.0))
+        for k in range(planes.nx.shape[1]):  # Cyrus-Beck: the edge's parameter range inside
+            nx, ny = planes.nx[region, k], planes.ny[region, k]
+            num = planes.c[region, k] - (nx * x0 + ny * y0)  # >= 0 where the start is inside
+            den = nx * dx + ny * dy
+            t = num / den
+            t_in = np.where(den < 0, np.maximum(t_in, t), t_in)
+            t_out = np.where(den > 0, np.minimum(t_out, t), t_out)
+            t_out = np.where((den == 0) & (num < 0), 0.0, t_out)  # parallel and outside
+    frac = np.clip(t_out - t_in, 0.0, 1.0)
     return np.bincount(pair, weights=frac * np.hypot(dx, dy), minlength=len(fi))

@@ -44,10 +44,12 @@ def main_axis_angle(edges: PolygonEdges, n: int) -> np.ndarray:
     edges (the side direction for a rectangle)."""
     geom = np.repeat(np.arange(n), edges.count)
     dx, dy = edges.x1 - edges.x0, edges.y1 - edges.y0
-    length = np.hypot(dx, dy)
-    phi = 4 * np.arctan2(dy, dx)
-    c = np.bincount(geom, weights=length * np.cos(phi), minlength=n)
-    s = np.bincount(geom, weights=length * np.sin(phi), minlength=n)
+    length2 = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero-length edges weigh nothing
+        cos2, sin2 = (dx * dx - dy * dy) / length2, 2 * dx * dy / length2  # of twice the angle
+    length = np.sqrt(length2)
+    c = np.bincount(geom, weights=np.nan_to_num(length * (cos2 * cos2 - sin2 * sin2)), minlength=n)
+    s = np.bincount(geom, weights=np.nan_to_num(length * 2 * cos2 * sin2), minlength=n)
     return np.arctan2(s, c) / 4
 
 
@@ -82,6 +84,29 @@ def footprint_images(edges: PolygonEdges, fi: np.ndarray, ri: np.ndarray,
     return (counts / k**2).astype(np.float32)[:, None]
 
 
+def morphology_stats(geoms: np.ndarray, edges: PolygonEdges, bi: np.ndarray, ri: np.ndarray,
+                     parea: np.ndarray, region_geoms: np.ndarray,
+                     region_area: np.ndarray) -> np.ndarray:
+    """(N, 7) statistics `STAT_NAMES` of the buildings ``bi[k]`` meeting region ``ri[k]`` with
+    area ``parea[k]`` inside it."""
+    n = len(region_geoms)
+    count = np.bincount(ri, minlength=n).astype(float)
+    total = np.bincount(ri, weights=parea, minlength=n)
+    union = union_area_by_group(geoms, bi, ri, parea, region_geoms, ri, n)
+    perimeter = shapely.length(geoms)
+    compact = safe_div(4 * np.pi * shapely.area(geoms), perimeter**2)
+    angle = main_axis_angle(edges, len(geoms))
+    return np.stack([
+        np.log1p(count),
+        np.log1p(total),
+        np.log1p(safe_div(total, count)),
+        np.clip(safe_div(union, region_area), 0.0, 1.0),
+        np.log1p(safe_div(np.bincount(ri, weights=perimeter[bi], minlength=n), count)),
+        safe_div(np.bincount(ri, weights=compact[bi], minlength=n), count),
+        circular_std_mod90(angle[bi], ri, n),
+    ], axis=1)
+
+
 def load_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
     return read_layer(cfg, regions, POLYGONAL)
@@ -100,34 +125,16 @@ def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.Geo
     holds every building meeting the regions); footprints have no class vocabulary."""
     geoms = gdf.geometry.to_numpy()
     rgeoms = regions.geometry.to_numpy()
-    n = len(rgeoms)
-    rarea = region_areas(regions)
 
     bi, ri, parea = clipped_pairs(geoms, rgeoms, region_halfplanes(rgeoms))
     edges = polygon_edges(geoms)
-
-    count = np.bincount(ri, minlength=n).astype(float)
-    total = np.bincount(ri, weights=parea, minlength=n)
-    union = union_area_by_group(geoms, bi, ri, parea, rgeoms, ri, n)
-    coverage = np.clip(safe_div(union, rarea), 0.0, 1.0)
-    perimeter = shapely.length(geoms)
-    compact = safe_div(4 * np.pi * shapely.area(geoms), perimeter**2)
-    angle = main_axis_angle(edges, len(geoms))
-    stats = np.stack([
-        np.log1p(count),
-        np.log1p(total),
-        np.log1p(safe_div(total, count)),
-        coverage,
-        np.log1p(safe_div(np.bincount(ri, weights=perimeter[bi], minlength=n), count)),
-        safe_div(np.bincount(ri, weights=compact[bi], minlength=n), count),
-        circular_std_mod90(angle[bi], ri, n),
-    ], axis=1)
-    mask = count > 0
+    stats = morphology_stats(geoms, edges, bi, ri, parea, rgeoms, region_areas(regions))
+    images = footprint_images(edges, bi, ri, rgeoms, cfg.image_size) if cfg.image else None
+    mask = stats[:, 0] > 0
     log_empty(cfg.name, mask)
-    if not cfg.image:
+    if images is None:
         return ViewData(cfg.name, "footprints", regions.index, stats, mask, list(STAT_NAMES))
     s = cfg.image_size
-    images = footprint_images(edges, bi, ri, rgeoms, s)
     names = [f"px_{i}_{j}" for i in range(s) for j in range(s)]
     return ViewData(cfg.name, "footprints", regions.index, images, mask, names,
                     aux=stats, aux_names=list(STAT_NAMES))

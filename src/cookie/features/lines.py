@@ -40,22 +40,24 @@ def intersection_nodes(segments: np.ndarray, tol: float = NODE_TOLERANCE_M) -> n
     n = len(segments)
     if n == 0:
         return np.empty(0, dtype=object)
-    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(segments, 0)),
-                           shapely.get_coordinates(shapely.get_point(segments, -1))])
+    coords, owner = shapely.get_coordinates(segments, return_index=True)
+    own = np.arange(n)
+    ends = coords[np.concatenate([np.searchsorted(owner, own, side="left"),
+                                  np.searchsorted(owner, own, side="right") - 1])]
     cell = np.round(ends / tol).astype(np.int64)
     cell -= cell.min(axis=0)
     key = cell[:, 0] * (cell[:, 1].max() + 1) + cell[:, 1]  # one integer per merged end
     _, first, inverse, degree = np.unique(key, return_index=True, return_inverse=True,
                                           return_counts=True)
-    nodes = shapely.points(ends[first])
     start_node, end_node = inverse[:n], inverse[n:]
     low = np.flatnonzero(degree < 3)  # only these can still become intersections
     if len(low):
-        ni, si = shapely.STRtree(segments).query(nodes[low], predicate="dwithin", distance=tol)
+        ni, si = shapely.STRtree(segments).query(shapely.points(ends[first[low]]),
+                                                 predicate="dwithin", distance=tol)
         ni = low[ni]
         through = (start_node[si] != ni) & (end_node[si] != ni)
         degree = degree + 2 * np.bincount(ni[through], minlength=len(degree))
-    return nodes[degree >= 3]
+    return shapely.points(ends[first[degree >= 3]])
 
 
 def load_layer(cfg: LinesView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -162,20 +162,24 @@ def class_codes(values: pd.Series | np.ndarray, weights: np.ndarray,
     return vocab.codes(values), vocab.names
 
 
-def union_area_by_group(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray, area: np.ndarray,
-                        region_geoms: np.ndarray, groups: np.ndarray,
-                        n_groups: int) -> np.ndarray:
-    """Area of the union of the clipped pairs (``geoms[fi[k]]`` inside ``region_geoms[ri[k]]``,
-    of area ``area[k]``) per group. Areas are summed, except in the few groups holding two
-    features whose interiors overlap, where the clipped pieces are unioned."""
-    total = np.bincount(groups, weights=area, minlength=n_groups).astype(float)
-    feats = np.unique(fi)
-    if len(feats) < 2:
-        return total
+def overlapping_pairs(geoms: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``a < b`` among ``features`` (indices into ``geoms``) whose interiors overlap."""
+    feats = np.unique(features)
     a, b = shapely.STRtree(geoms[feats]).query(geoms[feats])  # bounding boxes meet
     a, b = feats[a[a < b]], feats[b[a < b]]
     overlap = shapely.relate_pattern(geoms[a], geoms[b], "T********")
-    a, b = a[overlap], b[overlap]
+    return a[overlap], b[overlap]
+
+
+def union_area_by_group(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray, area: np.ndarray,
+                        region_geoms: np.ndarray, groups: np.ndarray, n_groups: int,
+                        overlaps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Area of the union of the clipped pairs (``geoms[fi[k]]`` inside ``region_geoms[ri[k]]``,
+    of area ``area[k]``) per group. Areas are summed, except in the few groups holding two
+    features whose interiors overlap (``overlaps``, default `overlapping_pairs`), where the
+    clipped pieces are unioned."""
+    total = np.bincount(groups, weights=area, minlength=n_groups).astype(float)
+    a, b = overlaps if overlaps is not None else overlapping_pairs(geoms, fi)
     if not len(a):
         return total
     # the groups in which both features of an overlapping pair have a piece
@@ -258,8 +262,10 @@ def featurize_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDa
     rarea = region_areas(regions)
     fi, ri, area = clipped_pairs(geoms, rgeoms, region_halfplanes(rgeoms))
 
+    overlaps = overlapping_pairs(geoms, fi)
+
     def union_area(groups: np.ndarray, n_groups: int) -> np.ndarray:
-        return union_area_by_group(geoms, fi, ri, area, rgeoms, groups, n_groups)
+        return union_area_by_group(geoms, fi, ri, area, rgeoms, groups, n_groups, overlaps)
 
     covered = np.clip(safe_div(union_area(ri, n), rarea), 0.0, 1.0)
     cols, names = [covered[:, None]], ["covered"]

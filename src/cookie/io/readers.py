@@ -162,7 +162,7 @@ def read_vector(path: Path, layer: str | None = None, crs: str | None = None,
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot read vector layer ({msg})") from None
-    if columns:  # Arrow reading skips unknown columns silently
+    if columns and not set(columns) <= set(gdf.columns):  # Arrow skips unknown columns
         fields = pyogrio.read_info(path, layer=layer)["fields"]
         require_columns(pd.DataFrame(columns=list(fields)), list(columns), path)
     if gdf.crs is None:
