@@ -16,7 +16,7 @@ from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 
 from cookie.config import FootprintsView, LinesView, PointsView, PolygonsView
 from cookie.errors import DataError
-from cookie.features import featurize
+from cookie.features import featurize, featurize_all
 from cookie.features.footprints import STAT_NAMES, featurize_footprints
 from cookie.features.lines import featurize_lines, intersection_nodes
 from cookie.features.points import featurize_points
@@ -379,3 +379,32 @@ def test_footprints_property(tmp_path_factory, items):
     assert np.expm1(aux(v, "total_area_m2").astype(float)).sum() == pytest.approx(
         expected, rel=1e-3, abs=1e-2)
     assert (v.mask == (aux(v, "count") > 0)).all()
+
+
+# ---------------------------------------------------------------- several views at once
+def test_featurize_all_side_by_side(tmp_path, regions):
+    import gc
+
+    b = write(tmp_path / "b.gpkg", [box(10, 10, 20, 20), box(95, 40, 105, 50)])
+    lu = write(tmp_path / "lu.gpkg", [box(0, 0, 50, 100)], landuse=["park"])
+    poi = write(tmp_path / "poi.gpkg", [Point(10, 10), Point(150, 50)])
+    cfgs = [PointsView(name="poi", kind="points", path=poi),
+            FootprintsView(name="b", kind="footprints", path=b, image_size=10),
+            PolygonsView(name="lu", kind="polygons", path=lu, class_column="landuse")]
+    one_by_one = [featurize(c, regions) for c in cfgs]
+    for workers in (1, 2, 3):
+        views = featurize_all(cfgs, regions, workers=workers)
+        assert [v.name for v in views] == ["poi", "b", "lu"]  # config order
+        for got, expected in zip(views, one_by_one, strict=True):
+            np.testing.assert_array_equal(got.values, expected.values)
+            np.testing.assert_array_equal(got.mask, expected.mask)
+    assert gc.isenabled()
+
+
+def test_featurize_all_reports_a_worker_error(tmp_path, regions):
+    b = write(tmp_path / "b.gpkg", [box(10, 10, 20, 20)])
+    bad = write(tmp_path / "bad.gpkg", [LineString([(0, 0), (10, 10)])])
+    cfgs = [FootprintsView(name="b", kind="footprints", path=b),  # here: fine
+            PolygonsView(name="lu", kind="polygons", path=bad)]  # in the worker: lines
+    with pytest.raises(DataError, match=r"bad\.gpkg.*needs Polygon"):
+        featurize_all(cfgs, regions, workers=2)

@@ -65,7 +65,7 @@ def cache_key(cfg: DatasetConfig, view_cfg, regions: gpd.GeoDataFrame) -> str:
             .to_numpy().tobytes() + str(list(regions.index)).encode()
         ).hexdigest(),
         "crs": regions.crs.to_string(),
-        "version": 2,  # 2: class vocabularies from the whole layer
+        "version": 3,  # 2: class vocabularies from the whole layer; 3: edge-based orientation
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -167,6 +167,9 @@ def overlapping_pairs(geoms: np.ndarray, features: np.ndarray) -> tuple[np.ndarr
     feats = np.unique(features)
     a, b = shapely.STRtree(geoms[feats]).query(geoms[feats])  # bounding boxes meet
     a, b = feats[a[a < b]], feats[b[a < b]]
+    shapely.prepare(geoms[np.unique(a)])
+    meet = shapely.intersects(geoms[a], geoms[b])  # most boxes meet without the shapes
+    a, b = a[meet], b[meet]
     overlap = shapely.relate_pattern(geoms[a], geoms[b], "T********")
     return a[overlap], b[overlap]
 
