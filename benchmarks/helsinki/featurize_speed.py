@@ -6,8 +6,9 @@ Run from the repository root:
     .venv/bin/python benchmarks/helsinki/featurize_speed.py
 
 Both sides read their files inside the timed region (no feature cache; the OS file cache is warm
-for both). Runs are interleaved and repeated; the table reports the median. Writes
-benchmarks/results/helsinki_featurize.md.
+for both). The headline times each side in a fresh process (after the imports), as a user's
+command runs; the per-step table and the growth table repeat the runs in this process. Runs are
+interleaved; the tables report medians. Writes benchmarks/results/helsinki_featurize.md.
 """
 
 from __future__ import annotations
