@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -539,12 +538,3 @@ def run_profile(config: str | Path | None, max_views: int, out: str | Path, comm
     md, png = write_profile(rows, out, command, source, time.perf_counter() - start, device,
                             budget_s)
     return rows, md, png
-
-
-def rows_as_dicts(rows: list[ProfileRow]) -> list[dict[str, Any]]:
-    """Rows as plain dicts (with the total FLOPs per step), e.g. for a DataFrame."""
-    return [asdict(r) | {"flops_step": r.flops_step} for r in rows]
-
-
-if __name__ == "__main__":  # the isolated worker: python -m cookie.profiling JOB OUT
-    _worker_main(sys.argv[1], sys.argv[2])

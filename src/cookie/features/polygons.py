@@ -154,14 +154,6 @@ def class_vocabulary(values: pd.Series | np.ndarray, weights: np.ndarray,
     return ClassVocabulary(top, ("other" if "other" not in top else "_other") if rest else None)
 
 
-def class_codes(values: pd.Series | np.ndarray, weights: np.ndarray,
-                max_classes: int) -> tuple[np.ndarray, list[str]]:
-    """Code of each item among the ``max_classes`` classes of largest total weight (ties by
-    name); other classes and missing values share the last code, named ``other``."""
-    vocab = class_vocabulary(values, weights, max_classes)
-    return vocab.codes(values), vocab.names
-
-
 def overlapping_pairs(geoms: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``a < b`` among ``features`` (indices into ``geoms``) whose interiors overlap."""
     feats = np.unique(features)
