@@ -538,3 +538,7 @@ def run_profile(config: str | Path | None, max_views: int, out: str | Path, comm
     md, png = write_profile(rows, out, command, source, time.perf_counter() - start, device,
                             budget_s)
     return rows, md, png
+
+
+if __name__ == "__main__":  # the isolated worker: python -m cookie.profiling JOB OUT
+    _worker_main(sys.argv[1], sys.argv[2])
