@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +17,7 @@ from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 
 from cookie.config import FootprintsView, LinesView, PointsView, PolygonsView
 from cookie.errors import DataError
-from cookie.features import featurize, featurize_all
+from cookie.features import featurize, featurize_all, fork_is_safe
 from cookie.features.footprints import STAT_NAMES, featurize_footprints
 from cookie.features.lines import featurize_lines, intersection_nodes
 from cookie.features.points import featurize_points
@@ -392,13 +393,26 @@ def test_featurize_all_side_by_side(tmp_path, regions):
             FootprintsView(name="b", kind="footprints", path=b, image_size=10),
             PolygonsView(name="lu", kind="polygons", path=lu, class_column="landuse")]
     one_by_one = [featurize(c, regions) for c in cfgs]
-    for workers in (1, 2, 3):
-        views = featurize_all(cfgs, regions, workers=workers)
+
+    def check(views):
         assert [v.name for v in views] == ["poi", "b", "lu"]  # config order
         for got, expected in zip(views, one_by_one, strict=True):
             np.testing.assert_array_equal(got.values, expected.values)
             np.testing.assert_array_equal(got.mask, expected.mask)
+
+    for workers in (1, 2, 3):
+        check(featurize_all(cfgs, regions, workers=workers))
     assert gc.isenabled()
+    # with another thread alive, forking is unsafe: the workers are threads instead
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not fork_is_safe()
+        check(featurize_all(cfgs, regions, workers=3))
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_featurize_all_reports_a_worker_error(tmp_path, regions):

@@ -111,8 +111,8 @@ def embed(
 
     model_dir = model / "model" if (model / "model").is_dir() else model
     embedder = CookieEmbedder.load(model_dir)
-    with console.status("featurizing"):
-        ds = load_dataset(config, cache_dir=cache_dir, with_labels=False)
+    console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
+    ds = load_dataset(config, cache_dir=cache_dir, with_labels=False)
     if partitioned:
         from cookie.io.atomic import atomic_dir
         from cookie.io.partitioned import write_partitioned_embeddings
@@ -160,8 +160,8 @@ def freeze(
     from cookie.dataset import load_dataset
     from cookie.frozen import save_frozen
 
-    with console.status(f"featurizing {config}"):
-        ds = load_dataset(config, cache_dir=cache_dir)
+    console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
+    ds = load_dataset(config, cache_dir=cache_dir)
     save_frozen(ds, out)
     console.print(f"[green]wrote[/green] {out}: {len(ds.regions)} regions, views "
                   + ", ".join(ds.views))

@@ -7,7 +7,7 @@ import importlib
 import multiprocessing
 import os
 import sys
-import warnings
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -59,8 +59,8 @@ def featurize_all(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
                   workers: int | None = None) -> list[ViewData]:
     """Featurize several views side by side on ``workers`` workers (default
     `default_workers`): the heaviest view in this process, the others in forked worker
-    processes on Linux (the featurizers' numpy bookkeeping holds the GIL, so threads would
-    mostly wait on each other), in threads elsewhere."""
+    processes where `fork_is_safe` (the featurizers' numpy bookkeeping holds the GIL, so
+    threads would mostly wait on each other), else in threads."""
     n = len(view_cfgs)
     workers = min(n, default_workers(n) if workers is None else workers)
     with gc_paused():
@@ -91,15 +91,13 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
     n = len(view_cfgs)
     order = sorted(range(n), key=lambda i: _COST_RANK.index(view_cfgs[i].kind)
                    if view_cfgs[i].kind in _COST_RANK else len(_COST_RANK))
-    if sys.platform.startswith("linux"):
+    if fork_is_safe():
         pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
     else:
         pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="featurize")
     _JOB["views"] = (tuple(view_cfgs), regions)
     try:
-        with warnings.catch_warnings():  # workers run numpy / GEOS / GDAL code only
-            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-            futures = {i: pool.submit(_featurize_inherited, i) for i in order[1:]}
+        futures = {i: pool.submit(_featurize_inherited, i) for i in order[1:]}
         results = {order[0]: featurize(view_cfgs[order[0]], regions)}
         results.update({i: future.result() for i, future in futures.items()})
     except BaseException:
@@ -109,6 +107,13 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
         _JOB.pop("views", None)
     pool.shutdown()
     return [results[i] for i in range(n)]
+
+
+def fork_is_safe() -> bool:
+    """Whether forked workers can be used: on Linux, and only while this is the process's one
+    Python thread (a lock that another thread holds at the fork, say a console's while it
+    draws a spinner, would stay locked forever in the child)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def _featurize_inherited(i: int) -> ViewData:
