@@ -91,6 +91,8 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
     n = len(view_cfgs)
     order = sorted(range(n), key=lambda i: _COST_RANK.index(view_cfgs[i].kind)
                    if view_cfgs[i].kind in _COST_RANK else len(_COST_RANK))
+    for cfg in view_cfgs:  # import every featurizer once, here, rather than in each worker
+        get_featurizer(cfg.kind)
     if fork_is_safe():
         pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
     else:

@@ -116,11 +116,15 @@ def _box_position(bounds: np.ndarray, ri: np.ndarray, planes: HalfPlanes
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Whether each box lies inside its convex region, and whether it lies wholly outside one
     of the region's half-planes (so it cannot meet the region)."""
-    nx, ny, c = planes.nx[ri], planes.ny[ri], planes.c[ri]
-    x = (bounds[:, [0, 2, 2, 0]] - planes.ox[ri, None])[:, :, None]  # (pairs, corner, plane)
-    y = (bounds[:, [1, 1, 3, 3]] - planes.oy[ri, None])[:, :, None]
-    out = nx[:, None, :] * x + ny[:, None, :] * y > c[:, None, :]
-    return ~out.any(axis=(1, 2)), out.all(axis=1).any(axis=1)
+    x = bounds[:, [0, 2, 2, 0]] - planes.ox[ri, None]  # (pairs, corner)
+    y = bounds[:, [1, 1, 3, 3]] - planes.oy[ri, None]
+    inside = np.ones(len(ri), dtype=bool)
+    outside = np.zeros(len(ri), dtype=bool)
+    for k in range(planes.nx.shape[1]):
+        out = planes.nx[ri, k, None] * x + planes.ny[ri, k, None] * y > planes.c[ri, k, None]
+        inside &= ~out.any(axis=1)
+        outside |= out.all(axis=1)
+    return inside, outside
 
 
 def _convex_polygon_areas(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray,

@@ -83,9 +83,11 @@ def read_layer(cfg, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
             )
     gdf = repair_geometries(gdf, cfg.path)
     if allowed is not None and len(gdf):
-        geoms = keep_dimension(gdf.geometry.to_numpy(), allowed)
-        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
-        gdf = gdf.loc[~shapely.is_empty(geoms)]
+        raw = gdf.geometry.to_numpy()
+        geoms = keep_dimension(raw, allowed)
+        if geoms is not raw:  # repairs left collections: keep their parts of the right kind
+            gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+            gdf = gdf.loc[~shapely.is_empty(geoms)]
     if len(gdf) == 0:
         raise DataError(f"{cfg.path}: layer has no non-empty geometries (view {cfg.name!r})")
     return to_crs(gdf, regions.crs, cfg.path)
@@ -174,10 +176,21 @@ def union_area_by_group(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray, area:
     features whose interiors overlap (``overlaps``, default `overlapping_pairs`), where the
     clipped pieces are unioned."""
     total = np.bincount(groups, weights=area, minlength=n_groups).astype(float)
-    a, b = overlaps if overlaps is not None else overlapping_pairs(geoms, fi)
+    overlaps = overlaps if overlaps is not None else overlapping_pairs(geoms, fi)
+    for g in groups_with_overlap(fi, groups, n_groups, overlaps):
+        k = np.flatnonzero(groups == g)
+        pieces = shapely.intersection(geoms[fi[k]], region_geoms[ri[k]])
+        total[g] = shapely.area(shapely.union_all(pieces))
+    return total
+
+
+def groups_with_overlap(fi: np.ndarray, groups: np.ndarray, n_groups: int,
+                        overlaps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The groups (sorted) in which both features of an overlapping pair have a piece, given
+    the group ``groups[k]`` of each piece of feature ``fi[k]``."""
+    a, b = overlaps
     if not len(a):
-        return total
-    # the groups in which both features of an overlapping pair have a piece
+        return np.zeros(0, dtype=np.int64)
     order = np.argsort(fi, kind="stable")
     lo = np.searchsorted(fi[order], a, side="left")
     count = np.searchsorted(fi[order], a, side="right") - lo
@@ -185,11 +198,7 @@ def union_area_by_group(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray, area:
     partner = np.repeat(b, count).astype(np.int64)
     both = np.isin(partner * n_groups + groups[entries],
                    fi.astype(np.int64) * n_groups + groups)
-    for g in np.unique(groups[entries[both]]):
-        k = np.flatnonzero(groups == g)
-        pieces = shapely.intersection(geoms[fi[k]], region_geoms[ri[k]])
-        total[g] = shapely.area(shapely.union_all(pieces))
-    return total
+    return np.unique(groups[entries[both]])
 
 
 def region_areas(regions: gpd.GeoDataFrame) -> np.ndarray:
