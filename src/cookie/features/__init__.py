@@ -93,13 +93,15 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
                    if view_cfgs[i].kind in _COST_RANK else len(_COST_RANK))
     for cfg in view_cfgs:  # import every featurizer once, here, rather than in each worker
         get_featurizer(cfg.kind)
-    if fork_is_safe():
+    forked = fork_is_safe()
+    if forked:  # the workers inherit the views and regions (nothing to pickle on the way in)
         pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
+        _JOB["views"] = (tuple(view_cfgs), regions)
     else:
         pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="featurize")
-    _JOB["views"] = (tuple(view_cfgs), regions)
     try:
-        futures = {i: pool.submit(_featurize_inherited, i) for i in order[1:]}
+        futures = {i: pool.submit(_featurize_inherited, i) if forked
+                   else pool.submit(featurize, view_cfgs[i], regions) for i in order[1:]}
         results = {order[0]: featurize(view_cfgs[order[0]], regions)}
         results.update({i: future.result() for i, future in futures.items()})
     except BaseException:
