@@ -35,7 +35,9 @@ class HalfPlanes:
 
 
 def region_halfplanes(region_geoms: np.ndarray) -> HalfPlanes:
-    """Half-planes of every convex region with at most `MAX_CONVEX_SIDES` sides."""
+    """Half-planes of every convex region with at most `MAX_CONVEX_SIDES` sides (convex: a
+    Polygon whose convex hull exceeds its area by at most `CONVEX_RTOL` of it; the hull's
+    sides are used)."""
     n = len(region_geoms)
     area = shapely.area(region_geoms)
     hull = shapely.convex_hull(region_geoms)
