@@ -14,6 +14,7 @@ import shapely
 from pyproj import CRS
 
 from cookie.errors import ConfigError, DataError
+from cookie.io.validity import is_valid
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def repair_geometries(gdf: gpd.GeoDataFrame, path: Path | str) -> gpd.GeoDataFra
     if empty.any():
         log.warning("%s: dropped %d empty geometries", path, int(empty.sum()))
         gdf = gdf.loc[~empty]
-    invalid = ~gdf.geometry.is_valid
+    invalid = pd.Series(~is_valid(gdf.geometry.to_numpy()), index=gdf.index)
     if invalid.any():
         gdf = gdf.copy()
         gdf.loc[invalid, gdf.geometry.name] = gdf.geometry[invalid].make_valid()
