@@ -180,11 +180,20 @@ def _drop_outside_runs(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray, n_r
     cut by a small region go this way, before the exact clipping passes."""
     if len(x) == 0:
         return x, y, ring_of_pt
-    b = bounds[ring_of_pt]
-    code = ((x < b[:, 0]) + 2 * (x > b[:, 2]) + 4 * (y < b[:, 1]) + 8 * (y > b[:, 3]))
-    prev = _ring_neighbours(ring_of_pt, n_rings, -1)
-    nxt = _ring_neighbours(ring_of_pt, n_rings, 1)
-    keep = (code == 0) | (code != code[prev]) | (code != code[nxt])
+    code = (x < bounds[:, 0][ring_of_pt]).view(np.uint8).copy()
+    code |= (x > bounds[:, 2][ring_of_pt]).view(np.uint8) << 1
+    code |= (y < bounds[:, 1][ring_of_pt]).view(np.uint8) << 2
+    code |= (y > bounds[:, 3][ring_of_pt]).view(np.uint8) << 3
+    count = np.bincount(ring_of_pt, minlength=n_rings)
+    start = (np.cumsum(count) - count)[count > 0]
+    end = start + count[count > 0] - 1
+    as_next = np.empty(len(code), dtype=bool)  # same zone as the next vertex of the ring
+    as_next[:-1] = code[1:] == code[:-1]
+    as_next[end] = code[end] == code[start]
+    as_prev = np.empty_like(as_next)
+    as_prev[1:] = as_next[:-1]
+    as_prev[start] = as_next[end]
+    keep = (code == 0) | ~as_next | ~as_prev
     return x[keep], y[keep], ring_of_pt[keep]
 
 
