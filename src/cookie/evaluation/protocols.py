@@ -123,18 +123,27 @@ def literature_regression(X: np.ndarray, y: np.ndarray, n_splits: int = 10,
                     n_splits)
 
 
-def _regression_over(protocol: str, X: np.ndarray, y: np.ndarray,
-                     repeats: list[list[Fold]], seed: int, log_target: bool,
-                     probes: Sequence[str] | None, n_trees: int) -> list[ProbeResult]:
+def _probes_over(protocol: str, table: dict, probes: Sequence[str] | None, X: np.ndarray,
+                 y: np.ndarray, repeats: list[list[Fold]], seed: int, n_trees: int,
+                 score: Callable[[np.ndarray, np.ndarray], dict]) -> list[ProbeResult]:
+    """Every probe of ``table`` (or the named ``probes``) cross-predicted over each repeat's
+    folds; ``score(y, pred)`` per repeat, from its concatenated out-of-fold predictions."""
     out = []
-    for name in probes or list(REGRESSION_PROBES):
-        factory = REGRESSION_PROBES[name]
+    for name in probes or list(table):
+        factory = table[name]
         runs = []
         for r, folds in enumerate(repeats):
             pred, fold_id = cross_predict(partial(factory, seed + r, n_trees), X, y, folds)
-            runs.append((_regression_scores(y, pred, log_target), _frame(pred, y, fold_id, r)))
+            runs.append((score(y, pred), _frame(pred, y, fold_id, r)))
         out.append(_collect(protocol, name, runs, len(repeats[0])))
     return out
+
+
+def _regression_over(protocol: str, X: np.ndarray, y: np.ndarray,
+                     repeats: list[list[Fold]], seed: int, log_target: bool,
+                     probes: Sequence[str] | None, n_trees: int) -> list[ProbeResult]:
+    return _probes_over(protocol, REGRESSION_PROBES, probes, X, y, repeats, seed, n_trees,
+                        partial(_regression_scores, log_target=log_target))
 
 
 def robust_regression(X: np.ndarray, y: np.ndarray, folds: int = 5, repeats: int = 3,
@@ -173,15 +182,8 @@ def classification_protocol(X: np.ndarray, y: np.ndarray, folds: int = 5, repeat
         # classes smaller than k: the caller logs this once, sklearn would warn every repeat
         warnings.filterwarnings("ignore", message=".*least populated class.*")
         reps = by_repeat(stratified_folds(y, folds, repeats, seed), folds)
-        out = []
-        for name in probes or list(CLASSIFICATION_PROBES):
-            factory = CLASSIFICATION_PROBES[name]
-            runs = []
-            for r, fs in enumerate(reps):
-                pred, fold_id = cross_predict(partial(factory, seed + r, n_trees), X, y, fs)
-                runs.append((M.classification_metrics(y, pred), _frame(pred, y, fold_id, r)))
-            out.append(_collect("stratified", name, runs, folds))
-    return out
+        return _probes_over("stratified", CLASSIFICATION_PROBES, probes, X, y, reps, seed,
+                            n_trees, M.classification_metrics)
 
 
 # ---------------------------------------------------------------- clustering

@@ -157,12 +157,18 @@ def _convex_polygon_areas(geoms: np.ndarray, fi: np.ndarray, ri: np.ndarray,
     return np.bincount(ring_pair, weights=role[rings] * area, minlength=len(fi))
 
 
-def _ring_neighbours(ring_of_pt: np.ndarray, n_rings: int, step: int) -> np.ndarray:
-    """Index of each point's successor (``step`` 1) or predecessor (``step`` -1) within its
-    ring, wrapping around (points are grouped by ring)."""
+def _ring_ends(ring_of_pt: np.ndarray, n_rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first and of the last point of every ring that has points (points are
+    grouped by ring)."""
     count = np.bincount(ring_of_pt, minlength=n_rings)
     start = (np.cumsum(count) - count)[count > 0]
-    end = start + count[count > 0] - 1
+    return start, start + count[count > 0] - 1
+
+
+def _ring_neighbours(ring_of_pt: np.ndarray, n_rings: int, step: int) -> np.ndarray:
+    """Index of each point's successor (``step`` 1) or predecessor (``step`` -1) within its
+    ring, wrapping around."""
+    start, end = _ring_ends(ring_of_pt, n_rings)
     out = np.arange(len(ring_of_pt)) + step
     if step > 0:
         out[end] = start
@@ -184,9 +190,7 @@ def _drop_outside_runs(x: np.ndarray, y: np.ndarray, ring_of_pt: np.ndarray, n_r
     code |= (x > bounds[:, 2][ring_of_pt]).view(np.uint8) << 1
     code |= (y < bounds[:, 1][ring_of_pt]).view(np.uint8) << 2
     code |= (y > bounds[:, 3][ring_of_pt]).view(np.uint8) << 3
-    count = np.bincount(ring_of_pt, minlength=n_rings)
-    start = (np.cumsum(count) - count)[count > 0]
-    end = start + count[count > 0] - 1
+    start, end = _ring_ends(ring_of_pt, n_rings)
     as_next = np.empty(len(code), dtype=bool)  # same zone as the next vertex of the ring
     as_next[:-1] = code[1:] == code[:-1]
     as_next[end] = code[end] == code[start]

@@ -68,7 +68,8 @@ def single_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def read_layer(cfg, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
                columns: list[str] | None = None) -> gpd.GeoDataFrame:
     """Read a view's layer: non-empty, of the allowed geometry types, repaired, in the regions'
-    CRS. ``allowed=None`` accepts any geometry type."""
+    CRS, with only the attribute ``columns`` (unset names, None or "", are skipped).
+    ``allowed=None`` accepts any geometry type."""
     columns = [c for c in columns or [] if c]
     gdf = read_vector(cfg.path, cfg.layer, cfg.crs, columns)
     if len(gdf) == 0:
@@ -226,7 +227,7 @@ def log_empty(name: str, mask: np.ndarray) -> None:
 # ---------------------------------------------------------------- the featurizer
 def load_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
-    return read_layer(cfg, regions, POLYGONAL, [cfg.class_column] if cfg.class_column else None)
+    return read_layer(cfg, regions, POLYGONAL, [cfg.class_column])
 
 
 def layer_vocabulary(cfg: PolygonsView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:
