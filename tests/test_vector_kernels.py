@@ -158,3 +158,28 @@ def test_main_axis_angle():
                  affinity.rotate(box(0, 0, 20, 4).union(box(0, 0, 4, 12)), 10))
     got = np.degrees(main_axis_angle(polygon_edges(shapes), len(shapes)))
     np.testing.assert_allclose(got, [30, 30, 0, 10], atol=1e-9)
+
+
+def test_clipping_matches_shapely_on_grid_snapped_shapes():
+    # vertices on a 0.5 m grid: many lie exactly on region edges or run along them
+    rng = np.random.default_rng(7)
+    regions = [box(i * 10, j * 10, (i + 1) * 10, (j + 1) * 10) for i in range(4) for j in range(4)]
+    regions += [affinity.rotate(box(0, 0, 20, 20), 30),
+                shapely.Point(20, 20).buffer(12, quad_segs=2)]  # an octagon
+    regions = np.array(regions, dtype=object)
+    polys, lines = [], []
+    for _ in range(100):
+        ring = np.round(rng.uniform(-5, 45, (int(rng.integers(3, 9)), 2)) * 2) / 2
+        polys += [p for p in shapely.get_parts(shapely.make_valid(Polygon(ring)))
+                  if p.geom_type == "Polygon" and p.area > 0]
+        line = LineString(np.round(rng.uniform(-5, 45, (int(rng.integers(2, 6)), 2)) * 2) / 2)
+        if line.length > 0:
+            lines.append(line)
+    for geoms, clip, measure in ((np.array(polys, dtype=object), clipped_areas, shapely.area),
+                                 (np.array(lines, dtype=object), clipped_lengths,
+                                  shapely.length)):
+        fi = np.repeat(np.arange(len(geoms)), len(regions))
+        ri = np.tile(np.arange(len(regions)), len(geoms))
+        np.testing.assert_allclose(clip(geoms, fi, regions, ri),
+                                   measure(shapely.intersection(geoms[fi], regions[ri])),
+                                   atol=1e-9)
