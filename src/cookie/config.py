@@ -202,6 +202,8 @@ METHODS = (
 
 
 class MethodConfig(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # alpha = inf diverges
+
     name: Literal[METHODS] = "cookie"  # type: ignore[valid-type]
     embedding_dim: int = Field(512, ge=2, description="total size of the concatenated embedding")
     hidden_dim: int = Field(256, ge=4)

@@ -16,7 +16,7 @@ import torch
 
 from cookie.config import AugmentConfig, MethodConfig
 from cookie.dataset import RegionDataset
-from cookie.errors import ConfigError, CookieError, DataError
+from cookie.errors import ConfigError, CookieError, DataError, TrainingDiverged
 from cookie.io.atomic import atomic_file
 from cookie.methods.data import RegionTensors, ViewSpec
 from cookie.methods.registry import build_objective
@@ -65,6 +65,16 @@ def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any) -> str | 
         raise DataError(f"{path}: cannot resume from this checkpoint ({_load_failure(exc)}); "
                         "delete it or run without --resume") from None
     return str(path)
+
+
+def _check_finite_embeddings(chunk: np.ndarray, ids: pd.Index) -> None:
+    """The last guard against a diverged model: NaN/inf embeddings are never returned."""
+    bad = ~np.isfinite(chunk)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise TrainingDiverged(
+            f"the model gives {int(bad.sum())} non-finite embedding values (first: region "
+            f"{ids[row]!r}); training diverged (lower lr or alpha); nothing written")
 
 
 def _view_batch(views: dict, start: int, stop: int,
@@ -223,6 +233,7 @@ class CookieEmbedder:
                 with torch.no_grad():
                     batch = _view_batch(views, start, stop, drop_views)
                     chunk = self.objective_.embed(batch).cpu().numpy()
+            _check_finite_embeddings(chunk, ids[start:stop])
             cols = [f"e{i:03d}" for i in range(chunk.shape[1])]
             yield pd.DataFrame(chunk.astype(np.float32), index=ids[start:stop], columns=cols)
 

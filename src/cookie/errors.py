@@ -13,3 +13,7 @@ class ConfigError(CookieError):
 
 class DataError(CookieError):
     """A data file is missing, unreadable or holds invalid values."""
+
+
+class TrainingDiverged(ConfigError):
+    """Training produced a non-finite loss or embedding (the settings made it diverge)."""

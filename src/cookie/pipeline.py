@@ -12,6 +12,7 @@ import pandas as pd
 
 from cookie.config import DatasetConfig, load_config, with_method
 from cookie.dataset import RegionDataset, load_dataset
+from cookie.errors import TrainingDiverged
 from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.io.atomic import atomic_dir
 from cookie.io.outputs import (
@@ -85,14 +86,20 @@ def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | Non
     if not resume and ckpt.exists():
         shutil.rmtree(ckpt)
     start = time.perf_counter()
-    embedder = CookieEmbedder().fit(ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None,
-                                    resume=resume, progress=progress)
-    seconds = time.perf_counter() - start
-    if getattr(embedder, "global_rank_", 0) != 0:
-        return None  # a DDP worker process: rank 0 writes the run
-    if getattr(embedder, "resumed_from_", None):
-        log(f"resumed from {embedder.resumed_from_}")
-    emb = embedder.transform(ds)
+    try:
+        embedder = CookieEmbedder().fit(
+            ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None, resume=resume,
+            progress=progress)
+        seconds = time.perf_counter() - start
+        if getattr(embedder, "global_rank_", 0) != 0:
+            return None  # a DDP worker process: rank 0 writes the run
+        if getattr(embedder, "resumed_from_", None):
+            log(f"resumed from {embedder.resumed_from_}")
+        emb = embedder.transform(ds)
+    except TrainingDiverged:
+        if not resume:  # this run's own checkpoints of a diverging model: nothing to keep
+            shutil.rmtree(ckpt, ignore_errors=True)
+        raise
     summary = None
     with atomic_dir(out) as tmp:
         embedder.save(tmp / "model")

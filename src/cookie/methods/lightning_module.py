@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 import torch
 
 from cookie.config import MethodConfig
+from cookie.errors import TrainingDiverged
 from cookie.methods.base import Batch, MultiViewObjective
 from cookie.methods.data import epoch_seed
 
@@ -63,6 +64,7 @@ class ObjectiveModule(pl.LightningModule):
         stage = self.stage()
         terms, cache = self.objective.terms(batch, stage)
         loss = self.objective.total(terms, stage)
+        self.check_finite(loss, terms)
         main_opt.zero_grad()
         self.manual_backward(loss)
         main_opt.step()
@@ -72,6 +74,7 @@ class ObjectiveModule(pl.LightningModule):
             critic_terms = self.objective.critic_terms(cache)
             if critic_terms:
                 critic_loss = sum(critic_terms.values())
+                self.check_finite(critic_loss, critic_terms, "critic ")
                 critic_opt.zero_grad()
                 self.manual_backward(critic_loss)
                 critic_opt.step()
@@ -80,6 +83,19 @@ class ObjectiveModule(pl.LightningModule):
         self.log("stage", float(stage), prog_bar=True)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         return loss.detach()
+
+    def check_finite(self, loss: torch.Tensor, terms: dict[str, torch.Tensor],
+                     what: str = "") -> None:
+        """Stop before an optimizer step on a NaN/inf loss, naming the first bad term."""
+        if bool(torch.isfinite(loss.detach())):
+            return
+        bad = [k for k, v in terms.items() if not bool(torch.isfinite(v.detach()))]
+        term = f"{what}loss term {bad[0]!r}" if bad else f"the total {what}loss"
+        value = float(terms[bad[0]].detach()) if bad else float(loss.detach())
+        raise TrainingDiverged(
+            f"training diverged: {term} is {value} at epoch {self.current_epoch + 1} of "
+            f"{self.trainer.max_epochs} (stage {self.stage()}, lr={self.cfg.lr:g}, "
+            f"alpha={self.cfg.alpha:g}); nothing written (lower lr or alpha)")
 
 
 class LastCheckpoint(pl.Callback):
