@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from tests.synthetic import make_dataset
+from tests.synthetic import make_dataset, write_config
 
 runner = CliRunner()
 
@@ -61,3 +62,66 @@ def test_transform_refuses_non_finite_embeddings(tmp_path: Path) -> None:
         next(model.objective_.parameters()).fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="non-finite embedding values"):
         model.transform(ds)
+
+
+# ---------------------------------------------------------------- feature cache
+def _view_values(config: Path, cache: Path, name: str) -> np.ndarray:
+    from cookie.dataset import load_dataset
+
+    return load_dataset(config, cache_dir=cache, with_labels=False).views[name].values.copy()
+
+
+def test_cache_sees_same_size_edit_with_mtime_restored(tmp_path: Path) -> None:
+    """`cp -p`, `rsync -a`, `tar` restore the mtime: a same-size edit must still miss."""
+    import os
+
+    config, _ = make_dataset(tmp_path / "data", tasks=False)
+    cache = tmp_path / "cache"
+    csv = tmp_path / "data" / "view1.csv"
+    before = _view_values(config, cache, "v1")
+    st = csv.stat()
+    text = csv.read_text()
+    first_row = text.splitlines()[1]
+    digit = next(i for i, ch in enumerate(first_row) if ch.isdigit() and i > 3)
+    edited = first_row[:digit] + ("1" if first_row[digit] != "1" else "2") + first_row[digit + 1:]
+    csv.write_text(text.replace(first_row, edited, 1))
+    os.utime(csv, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert csv.stat().st_size == st.st_size and csv.stat().st_mtime_ns == st.st_mtime_ns
+    after = _view_values(config, cache, "v1")
+    assert not np.array_equal(before, after), "stale features served from the cache"
+
+
+def test_cache_sees_an_edit_to_a_shapefile_dbf_alone(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from tests.synthetic import CRS, ORIGIN
+
+    config, cfg = make_dataset(tmp_path / "data", tasks=False)
+    root = tmp_path / "data"
+    pts = [Point(ORIGIN[0] + 10 + 25 * i, ORIGIN[1] + 10 + 25 * i) for i in range(12)]
+    gpd.GeoDataFrame({"kind": ["aa"] * 12}, geometry=pts, crs=CRS).to_file(root / "poi.shp")
+    gpd.GeoDataFrame({"kind": ["aa"] * 6 + ["bb"] * 6}, geometry=pts, crs=CRS).to_file(
+        root / "other.shp")
+    cfg["views"].append({"name": "poi", "kind": "points", "path": "poi.shp",
+                         "class_column": "kind"})
+    write_config(config, cfg)
+    cache = tmp_path / "cache"
+    before = _view_values(config, cache, "poi")
+    (root / "poi.dbf").write_bytes((root / "other.dbf").read_bytes())  # attributes only
+    after = _view_values(config, cache, "poi")
+    assert not np.array_equal(before, after), "a .dbf edit served stale features"
+
+
+def test_run_json_lists_shapefile_sidecars(tmp_path: Path) -> None:
+    from cookie.io.outputs import layer_files
+
+    shp = tmp_path / "x.shp"
+    for ext in ("shp", "dbf", "shx", "prj", "cpg"):
+        (tmp_path / f"x.{ext}").write_bytes(b"x")
+    gpkg = tmp_path / "y.gpkg"
+    gpkg.write_bytes(b"y")
+    Path(f"{gpkg}-wal").write_bytes(b"w")
+    assert sorted(p.name for p in layer_files(shp)) == sorted(
+        f"x.{e}" for e in ("shp", "dbf", "shx", "prj", "cpg"))
+    assert [p.name for p in layer_files(gpkg)] == ["y.gpkg", "y.gpkg-wal"]

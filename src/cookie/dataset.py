@@ -14,6 +14,7 @@ import pandas as pd
 from cookie.config import DatasetConfig, load_config
 from cookie.errors import DataError
 from cookie.features import featurize_all
+from cookie.io.outputs import data_files, sha256_file
 from cookie.labels import load_labels
 from cookie.regions import load_regions
 from cookie.views import ViewData
@@ -47,13 +48,8 @@ class RegionDataset:
 
 
 def _files_signature(view_cfg) -> list:
-    """Paths with size and mtime of every file a view reads (cache key input)."""
-    sig = []
-    for value in view_cfg.model_dump().values():
-        if isinstance(value, Path) and value.exists():
-            st = value.stat()
-            sig.append([str(value), st.st_size, st.st_mtime_ns])
-    return sig
+    """Path and content hash of every file a view reads, sidecars included (cache key input)."""
+    return [[str(p), sha256_file(p)] for p in data_files(view_cfg)]
 
 
 def cache_key(cfg: DatasetConfig, view_cfg, regions: gpd.GeoDataFrame) -> str:
@@ -65,7 +61,9 @@ def cache_key(cfg: DatasetConfig, view_cfg, regions: gpd.GeoDataFrame) -> str:
             .to_numpy().tobytes() + str(list(regions.index)).encode()
         ).hexdigest(),
         "crs": regions.crs.to_string(),
-        "version": 3,  # 2: class vocabularies from the whole layer; 3: edge-based orientation
+        # 2: class vocabularies from the whole layer; 3: edge-based orientation; 4: keyed on
+        # file content and sidecars, not size and mtime
+        "version": 4,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -50,12 +50,39 @@ def read_embeddings(path: Path) -> pd.DataFrame:
     return frame
 
 
+_SHA256_MEMO: dict[tuple, str] = {}
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's content, memoized within the process on its full stat (the change
+    time and inode as well, which `cp -p`, `rsync -a` and `tar` cannot restore)."""
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key in _SHA256_MEMO:
+        return _SHA256_MEMO[key]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    _SHA256_MEMO[key] = h.hexdigest()
+    return _SHA256_MEMO[key]
+
+
+# files read together with a layer: shapefile attributes, index, CRS and encoding; a
+# GeoPackage's uncommitted writes; a raster's statistics, masks and overviews
+_SIDECARS = {".shp": ("dbf", "shx", "prj", "cpg")}
+_APPENDED = {".gpkg": ("-wal",), ".tif": (".aux.xml", ".msk", ".ovr"),
+             ".tiff": (".aux.xml", ".msk", ".ovr")}
+
+
+def layer_files(path: Path) -> list[Path]:
+    """`path` and every existing sidecar file it is read with."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    candidates = [path.with_suffix(f".{ext}") for ext in _SIDECARS.get(suffix, ())]
+    candidates += [path.with_suffix(f".{ext.upper()}") for ext in _SIDECARS.get(suffix, ())]
+    candidates += [Path(f"{path}{tail}") for tail in _APPENDED.get(suffix, ())]
+    return [path] + [c for c in candidates if c.is_file()]
 
 
 def package_versions() -> dict[str, str]:
@@ -71,12 +98,12 @@ def package_versions() -> dict[str, str]:
 
 
 def data_files(cfg) -> list[Path]:
-    """Every existing file a dataset config points at."""
+    """Every existing file a dataset (or view) config points at, with its sidecars."""
     found: list[Path] = []
 
     def walk(value) -> None:
-        if isinstance(value, Path) and value.is_file() and value not in found:
-            found.append(value)
+        if isinstance(value, Path) and value.is_file():
+            found.extend(f for f in layer_files(value) if f not in found)
         elif isinstance(value, dict):
             for v in value.values():
                 walk(v)
