@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -125,3 +126,63 @@ def test_run_json_lists_shapefile_sidecars(tmp_path: Path) -> None:
     assert sorted(p.name for p in layer_files(shp)) == sorted(
         f"x.{e}" for e in ("shp", "dbf", "shx", "prj", "cpg"))
     assert [p.name for p in layer_files(gpkg)] == ["y.gpkg", "y.gpkg-wal"]
+
+
+# ---------------------------------------------------------------- --resume
+@pytest.fixture()
+def interrupted(tmp_path: Path) -> tuple[Path, Path]:
+    """A dataset and the `last.ckpt` that an interrupted 3-epoch run of it left behind."""
+    from cookie.dataset import load_dataset
+    from cookie.embedder import CookieEmbedder
+    from cookie.pipeline import checkpoint_dir_for
+
+    config, _ = make_dataset(tmp_path / "data", tasks=False, method={"epochs": 3})
+    out = tmp_path / "runs" / "run"
+    ckpt = checkpoint_dir_for(out)
+    CookieEmbedder().fit(load_dataset(config), checkpoint_dir=ckpt)
+    assert (ckpt / "last.ckpt").is_file()
+    return config, out
+
+
+def resume(config: Path, out: Path, *extra: str) -> object:
+    return fit(config, out, "--no-evaluate", "--resume", *extra)
+
+
+REFUSED_RESUMES = [
+    (["--seed", "5", "--epochs", "6"], "method seed is 0 there, 5 here"),
+    (["--alpha", "0.5", "--epochs", "6"], "method alpha is 1.0 there, 0.5 here"),
+    (["--pretrain-epochs", "1", "--epochs", "6"], "method pretrain_epochs is 0 there, 1 here"),
+    (["--epochs", "3"], "has 3 epochs done and this run asks for 3"),
+    (["--epochs", "2"], "has 3 epochs done and this run asks for 2"),
+]
+
+
+def test_resume_refuses_another_runs_checkpoint(interrupted: tuple[Path, Path]) -> None:
+    """Another seed, other settings, or no epochs left: one line, exit 2, checkpoint kept
+    (one interrupted run for every case: a refusal leaves the checkpoint as it was)."""
+    config, out = interrupted
+    for extra, expect in REFUSED_RESUMES:
+        res = resume(config, out, *extra)
+        assert res.exit_code == 2, res.output
+        line = error_line(res.output)
+        assert "last.ckpt: cannot resume" in line and expect in line, line
+        assert not out.exists()
+        assert (out.parent / ".run.checkpoints" / "last.ckpt").is_file(), "checkpoint deleted"
+
+
+def test_resume_refuses_a_checkpoint_of_changed_data(interrupted: tuple[Path, Path]) -> None:
+    config, out = interrupted
+    table = config.parent / "view0.parquet"
+    frame = pd.read_parquet(table)
+    frame.iloc[0, 1] += 1.0
+    frame.to_parquet(table)
+    res = resume(config, out, "--epochs", "6")
+    assert res.exit_code == 2, res.output
+    assert "view 'v0' differs (its data changed)" in error_line(res.output)
+
+
+def test_resume_continues_its_own_checkpoint(interrupted: tuple[Path, Path]) -> None:
+    config, out = interrupted
+    res = resume(config, out, "--epochs", "4")
+    assert res.exit_code == 0, res.output
+    assert "resumed from" in res.output and (out / "embeddings.parquet").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import pickle
@@ -51,19 +52,71 @@ def _load_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any) -> str | None:
-    """`last.ckpt` of an interrupted run, checked to load (weights only) into `module`;
-    None, with a warning, when there is none."""
+def run_record(cfg: MethodConfig, dataset: RegionDataset, augments: dict,
+               encoders: dict) -> dict[str, Any]:
+    """What a checkpoint is tied to: every method setting but the stage-2 epoch count (a
+    resumed run may train longer), augmentations, encoders, and a hash of each view's
+    features and of the region ids."""
+    def digest(*arrays: np.ndarray) -> str:
+        h = hashlib.sha256()
+        for a in arrays:
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+    data = {"regions": hashlib.sha256(str(list(dataset.region_ids)).encode()).hexdigest()[:16]}
+    for name, view in dataset.views.items():
+        data[f"view {name!r}"] = digest(view.values, view.mask,
+                                        *([view.aux] if view.aux is not None else []))
+    return {"method": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "epochs"},
+            "augment": {k: v.model_dump(mode="json") for k, v in augments.items()},
+            "encoder": dict(encoders), "data": data}
+
+
+def _record_difference(saved: dict, now: dict) -> str | None:
+    """The first difference between a checkpoint's record and this run's, in words."""
+    for section in ("method", "augment", "encoder", "data"):
+        a, b = saved.get(section, {}), now.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                if section == "data":
+                    return f"{key} differs (its data changed)"
+                return f"{section} {key} is {a.get(key)!r} there, {b.get(key)!r} here"
+    return None
+
+
+def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any, record: dict,
+                       max_epochs: int) -> str | None:
+    """`last.ckpt` of an interrupted run, checked to load (weights only) into `module` and
+    to come from this very run (``record``) with epochs left to train; None, with a warning,
+    when there is none."""
     path = Path(checkpoint_dir) / "last.ckpt" if checkpoint_dir is not None else None
     if path is None or not path.is_file():
         log.warning("%s: no checkpoint to resume from; training from the start", path)
         return None
+    def load() -> dict:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - corrupt file, other version
+            raise DataError(f"{path}: cannot resume from this checkpoint "
+                            f"({_load_failure(exc)}); delete it or run without --resume") from None
+
+    state = load()
+    saved = state.get("cookie_run") if isinstance(state, dict) else None
+    why = ("it records no run settings (an older version wrote it)" if saved is None
+           else _record_difference(saved, record))
+    if why:
+        raise ConfigError(f"{path}: cannot resume, the checkpoint is from another run: {why}; "
+                          "delete it or run without --resume")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
-    except Exception as exc:  # noqa: BLE001 - corrupt file, other model, other version
+    except Exception as exc:  # noqa: BLE001 - another model
         raise DataError(f"{path}: cannot resume from this checkpoint ({_load_failure(exc)}); "
                         "delete it or run without --resume") from None
+    done = int(state.get("epoch", -1)) + 1
+    if done >= max_epochs:
+        raise ConfigError(f"{path}: cannot resume, the checkpoint has {done} epochs done and "
+                          f"this run asks for {max_epochs} in all; ask for more epochs or run "
+                          "without --resume")
     return str(path)
 
 
@@ -140,7 +193,8 @@ class CookieEmbedder:
         for name, enc in objective.encoders.items():
             enc.fit_normalization(tensors.x[name], tensors.aux[name], tensors.mask[name])
         module = ObjectiveModule(objective, cfg)
-        callbacks = [] if checkpoint_dir is None else [LastCheckpoint(checkpoint_dir)]
+        record = run_record(cfg, dataset, self.augments_, self.encoder_choice_)
+        callbacks = [] if checkpoint_dir is None else [LastCheckpoint(checkpoint_dir, record)]
         try:
             trainer = pl.Trainer(
                 max_epochs=module.pretrain_epochs + cfg.epochs,
@@ -157,7 +211,8 @@ class CookieEmbedder:
                 f"trainer settings accelerator={cfg.accelerator!r}, devices={cfg.devices!r}, "
                 f"strategy={cfg.strategy!r}: {msg}"
             ) from None
-        ckpt = _resume_checkpoint(checkpoint_dir, module) if resume else None
+        ckpt = (_resume_checkpoint(checkpoint_dir, module, record, trainer.max_epochs)
+                if resume else None)
         self.resumed_from_ = ckpt
         # batch_size is the global batch: each of the world_size processes loads its share
         loader = tensors.loader(per_process_batch(cfg.batch_size, trainer.world_size),

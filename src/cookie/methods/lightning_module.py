@@ -104,11 +104,17 @@ class LastCheckpoint(pl.Callback):
     Lightning 2.6's `ModelCheckpoint(save_top_k=0, save_last=True)` writes `last.ckpt` only
     when training ends (it saves "last" only after a top-k save), which left an interrupted
     run nothing to resume from. The file is replaced atomically: a kill mid-write keeps the
-    previous epoch's checkpoint.
+    previous epoch's checkpoint. ``record`` (method settings, seed, data hashes) is stored in
+    the file under ``"cookie_run"``, so that `--resume` can refuse another run's checkpoint.
     """
 
-    def __init__(self, dirpath: str | Path) -> None:
+    def __init__(self, dirpath: str | Path, record: dict | None = None) -> None:
         self.path = Path(dirpath) / "last.ckpt"
+        self.record = record or {}
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: Any,
+                           checkpoint: dict[str, Any]) -> None:
+        checkpoint["cookie_run"] = self.record
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         # Lightning stages the file in the system temp dir, so its final move is a copy when
