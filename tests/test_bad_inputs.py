@@ -284,7 +284,7 @@ def label_id_type_mismatch(root: Path, cfg: dict, out: Path) -> Case:
 
 
 def flows_id_type_mismatch(root: Path, cfg: dict, out: Path) -> Case:
-    pd.DataFrame({"origin": [1.5, 2.0], "destination": ["r1", "r2"],
+    pd.DataFrame({"origin": [1.0, 2.0], "destination": ["r1", "r2"],
                   "trips": [3.0, 2.0]}).to_csv(root / "flows.csv", index=False)
     cfg["views"].append({"name": "mobility", "kind": "flows", "path": "flows.csv"})
     square_regions(16, ids=list(range(16))).to_file(root / "regions.gpkg", driver="GPKG")

@@ -6,8 +6,10 @@ Every case runs on the tiny synthetic datasets of `synthetic.py` (no real data n
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from tests.synthetic import make_dataset, write_config
+from tests.synthetic import feature_table, make_dataset, square_regions, write_config
 
 runner = CliRunner()
 
@@ -186,3 +188,104 @@ def test_resume_continues_its_own_checkpoint(interrupted: tuple[Path, Path]) -> 
     res = resume(config, out, "--epochs", "4")
     assert res.exit_code == 0, res.output
     assert "resumed from" in res.output and (out / "embeddings.parquet").is_file()
+
+
+# ---------------------------------------------------------------- region ids
+def int_id_dataset(root: Path) -> tuple[Path, dict, gpd.GeoDataFrame]:
+    """The synthetic dataset with integer region ids 0..15 in a column named `tract`."""
+    config, cfg = make_dataset(root)
+    regions = square_regions(16, ids=list(range(16))).rename(columns={"region_id": "tract"})
+    regions.to_file(root / "regions.gpkg", driver="GPKG")
+    for k, name in enumerate(("view0.parquet", "view1.csv")):
+        table = feature_table(list(range(16)), 3, k, f"v{k}")
+        table.to_parquet(root / name) if name.endswith("parquet") else table.to_csv(
+            root / name, index=False)
+    cfg["regions"]["id_column"] = "tract"
+    return write_config(config, cfg), cfg, regions
+
+
+def peer_embeddings(regions: gpd.GeoDataFrame, id_name: str, path: Path) -> Path:
+    """A peer's table: ids in reverse order under `id_name`, 3 features tied to population."""
+    rng = np.random.default_rng(0)
+    frame = regions.iloc[::-1]
+    pop = frame["population"].to_numpy()
+    table = pd.DataFrame({id_name: frame["tract"].to_numpy(), "f0": pop,
+                          "f1": rng.normal(size=16), "f2": pop + rng.normal(size=16)})
+    table.to_csv(path, index=False)
+    return path
+
+
+def evaluate(config: Path, emb: Path, out: Path, *extra: str) -> object:
+    return runner.invoke(app, ["evaluate", str(config), "--embeddings", str(emb), "--out",
+                               str(out), *extra])
+
+
+def test_evaluate_keys_a_table_on_the_configs_id_column(tmp_path: Path) -> None:
+    config, _, regions = int_id_dataset(tmp_path / "data")
+    emb = peer_embeddings(regions, "tract", tmp_path / "emb.csv")
+    res = evaluate(config, emb, tmp_path / "report")
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "report" / "report.json").read_text())["meta"]
+    assert meta["embedding_dim"] == 3, "the id column was used as a feature"
+    preds = json.loads((tmp_path / "report" / "report.json").read_text())["predictions"][0]
+    truth = dict(zip(regions["tract"], regions["population"], strict=True))
+    assert all(truth[i] == y for i, y in zip(preds["region_id"], preds["y_true"], strict=True))
+
+
+def test_evaluate_refuses_a_table_without_id_and_accepts_id_column(tmp_path: Path) -> None:
+    config, _, regions = int_id_dataset(tmp_path / "data")
+    emb = peer_embeddings(regions, "geoid", tmp_path / "emb.csv")
+    res = evaluate(config, emb, tmp_path / "report")
+    assert res.exit_code == 2, res.output
+    assert "emb.csv: no region id column (looked for 'region_id', 'tract')" in error_line(
+        res.output)
+    assert not (tmp_path / "report").exists()
+    res = evaluate(config, emb, tmp_path / "report", "--id-column", "geoid")
+    assert res.exit_code == 0, res.output
+
+
+def test_fractional_ids_are_refused_in_views_and_evaluate(tmp_path: Path) -> None:
+    config, _, regions = int_id_dataset(tmp_path / "data")
+    table = pd.read_csv(tmp_path / "data" / "view1.csv")
+    table["region_id"] = table["region_id"].astype(float)
+    table.loc[5, "region_id"] = 2.9
+    table.to_csv(tmp_path / "data" / "view1.csv", index=False)
+    res = fit(config, tmp_path / "runs" / "run", "--no-evaluate")
+    assert res.exit_code == 2, res.output
+    line = error_line(res.output)
+    assert "view1.csv: column 'region_id' holds id '2.9' that is not a whole number" in line
+
+    emb = peer_embeddings(regions, "tract", tmp_path / "emb.csv")
+    frame = pd.read_csv(emb)
+    frame["tract"] = frame["tract"] + 0.5
+    frame.to_csv(emb, index=False)
+    res = evaluate(config, emb, tmp_path / "report")
+    assert res.exit_code == 2, res.output
+    assert "holds id '15.5' that is not a whole number" in error_line(res.output)
+
+
+def test_zero_padded_text_ids_match_exactly(tmp_path: Path) -> None:
+    """Region ids '095'..'110' (text): a CSV view with the same ids matches every region
+    (it used to read them as numbers and drop '095'..'099'); numeric ids are refused."""
+    from cookie.dataset import load_dataset
+    from cookie.errors import DataError
+
+    root = tmp_path / "data"
+    config, cfg = make_dataset(root, tasks=False)
+    ids = [f"{i:03d}" for i in range(95, 111)]
+    square_regions(16, ids=ids).to_file(root / "regions.gpkg", driver="GPKG")
+    feature_table(ids, 3, 1, "v1").to_csv(root / "view1.csv", index=False)
+    feature_table(ids, 4, 0, "v0").to_parquet(root / "view0.parquet")
+    ds = load_dataset(config)
+    assert ds.views["v1"].mask.all(), "zero-padded ids stopped matching"
+    feature_table([int(i) for i in ids], 4, 0, "v0").to_parquet(root / "view0.parquet")
+    with pytest.raises(DataError, match="view0.parquet: column 'region_id' holds id 95 that "
+                       "is a number while region ids are zero-padded text like '095'"):
+        load_dataset(config)
+    feature_table(list(range(16)), 4, 0, "v0").to_parquet(root / "view0.parquet")
+    table = feature_table(list(range(16)), 3, 1, "v1")
+    table["region_id"] = [f"{i:03d}" for i in range(16)]
+    table.to_csv(root / "view1.csv", index=False)
+    square_regions(16, ids=list(range(16))).to_file(root / "regions.gpkg", driver="GPKG")
+    with pytest.raises(DataError, match="holds id '000' that only matches after reformatting"):
+        load_dataset(config)

@@ -138,11 +138,13 @@ def evaluate(
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="table keyed by region id"),
     out: Path | None = typer.Option(None, "--out", "-o", help="report directory"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    id_column: str | None = typer.Option(None, "--id-column", help="region id column of the "
+                                         "table (default: region_id, else the config's)"),
 ) -> None:
     """Evaluate any embeddings table (ours or a peer's) on the config's tasks."""
     from cookie.pipeline import evaluate_run
 
-    summary = evaluate_run(config, embeddings, out, log=console.print)
+    summary = evaluate_run(config, embeddings, out, log=console.print, id_column=id_column)
     print_summary(summary, f"evaluation of {embeddings}")
     if out is not None:
         console.print(f"[green]wrote[/green] {out}")

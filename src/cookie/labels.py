@@ -24,8 +24,8 @@ def load_labels(cfg: DatasetConfig, regions: gpd.GeoDataFrame) -> pd.DataFrame:
         frame = pd.DataFrame(regions.drop(columns=regions.geometry.name))
         source = str(cfg.regions.path or "regions")
     else:
-        table = read_table(lc.path)
         id_col = lc.id_column or regions.index.name
+        table = read_table(lc.path, (id_col,))
         require_columns(table, [id_col], lc.path)
         check_unique_ids(table[id_col], lc.path, id_col)
         frame = table.set_index(id_col)

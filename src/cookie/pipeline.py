@@ -119,9 +119,14 @@ def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | Non
 
 
 def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
-                 log: Callable[[str], None] = print) -> pd.DataFrame:
+                 log: Callable[[str], None] = print,
+                 id_column: str | None = None) -> pd.DataFrame:
+    """Evaluate an embeddings table keyed by `id_column` (default: `region_id`, else the
+    config's regions or labels id column)."""
     cfg = load_config(config)
-    emb = read_embeddings(embeddings)
+    names = (id_column,) if id_column else ("region_id", cfg.regions.id_column,
+                                            cfg.labels.id_column)
+    emb = read_embeddings(embeddings, tuple(dict.fromkeys(n for n in names if n)))
     from cookie.labels import load_labels
     from cookie.regions import load_regions
 

@@ -20,6 +20,7 @@ from cookie.errors import DataError
 from cookie.evaluation import protocols as P
 from cookie.evaluation.probes import N_TREES
 from cookie.io.atomic import atomic_file
+from cookie.io.readers import as_region_ids
 from cookie.labels import task_target
 
 if TYPE_CHECKING:
@@ -252,15 +253,13 @@ def _check_embeddings(embeddings: pd.DataFrame, source: str) -> pd.DataFrame:
     return pd.DataFrame(values, index=embeddings.index, columns=embeddings.columns)
 
 
-def _align_index(emb: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """Cast the embeddings' ids to the regions' id dtype when they differ (e.g. '7' vs 7)."""
+def _align_index(emb: pd.DataFrame, index: pd.Index, source: str) -> pd.DataFrame:
+    """The embeddings' ids matched exactly to the regions' id dtype ('7' -> 7; 2.9 or '007'
+    for integer ids are refused)."""
     if emb.index.dtype == index.dtype:
         return emb
-    try:
-        emb = emb.copy()
-        emb.index = emb.index.astype(index.dtype)
-    except (TypeError, ValueError):
-        pass
+    emb = emb.copy()
+    emb.index = as_region_ids(emb.index, index, source, str(emb.index.name or "region_id"))
     return emb
 
 
@@ -311,7 +310,7 @@ def evaluate_dataset(embeddings: pd.DataFrame, dataset: RegionDataset,
 def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDataFrame,
               tasks: list[TaskConfig], cfg: EvaluationConfig, source: str,
               progress: Progress | None, n_trees: int) -> EvaluationReport:
-    emb = _align_index(_check_embeddings(embeddings, source), labels.index)
+    emb = _align_index(_check_embeddings(embeddings, source), labels.index, source)
     say = progress or (lambda msg: None)
     rows: list[dict[str, Any]] = []
     preds: dict[PredKey, pd.DataFrame] = {}

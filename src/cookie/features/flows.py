@@ -24,7 +24,7 @@ def flow_matrix(frame: pd.DataFrame, cfg: FlowsView, index: pd.Index) -> np.ndar
 
 
 def featurize_flows(cfg: FlowsView, regions: gpd.GeoDataFrame) -> ViewData:
-    frame = read_table(cfg.path)
+    frame = read_table(cfg.path, (cfg.origin, cfg.destination))
     require_columns(frame, [cfg.origin, cfg.destination, cfg.weight], cfg.path)
     check_finite(frame[[cfg.weight]], cfg.path)
     if (frame[cfg.weight] < 0).any():

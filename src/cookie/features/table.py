@@ -19,7 +19,7 @@ from cookie.views import ViewData
 
 
 def featurize_table(cfg: TableView, regions: gpd.GeoDataFrame) -> ViewData:
-    frame = read_table(cfg.path)
+    frame = read_table(cfg.path, (cfg.id_column,))
     require_columns(frame, [cfg.id_column], cfg.path)
     check_unique_ids(frame[cfg.id_column], cfg.path, cfg.id_column)
     cols = select_columns(frame, cfg.columns, [cfg.id_column], cfg.path)

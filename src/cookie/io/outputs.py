@@ -29,16 +29,24 @@ def write_embeddings(embeddings: pd.DataFrame, path: Path,
     return path
 
 
-def read_embeddings(path: Path) -> pd.DataFrame:
-    """An embeddings table keyed by region id (index or a `region_id` column); numeric only."""
+def read_embeddings(path: Path, id_columns: tuple[str, ...] = ("region_id",)) -> pd.DataFrame:
+    """An embeddings table keyed by region id: the first of ``id_columns`` that is a column
+    (or the named index) of the file; numeric only. A table with none of them is refused
+    rather than keyed by row order."""
     path = require_file(Path(path))
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else (
-            pd.read_csv(path))
+            pd.read_csv(path, dtype=dict.fromkeys(id_columns, str)))
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{path}: cannot read embeddings ({type(exc).__name__})") from None
-    if "region_id" in frame.columns:
-        frame = frame.set_index("region_id")
+    if frame.index.name is not None:
+        frame = frame.reset_index()
+    id_col = next((c for c in id_columns if c in frame.columns), None)
+    if id_col is None:
+        looked = ", ".join(repr(c) for c in id_columns)
+        raise DataError(f"{path}: no region id column (looked for {looked}); name it with "
+                        "--id-column")
+    frame = frame.set_index(id_col).rename_axis("region_id")
     frame = frame.drop(columns=[c for c in ("geometry",) if c in frame.columns])
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:

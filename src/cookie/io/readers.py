@@ -30,17 +30,20 @@ def require_file(path: Path) -> Path:
     return path
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A Parquet / CSV / TSV table (geometry columns of GeoParquet are dropped)."""
+def read_table(path: Path, id_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A Parquet / CSV / TSV table (geometry columns of GeoParquet are dropped). The
+    ``id_columns`` of a text table are read as text, so that '007' stays '007' (`as_region_ids`
+    then matches them exactly)."""
     path = require_file(path)
     suffix = path.suffix.lower()
+    text = dict.fromkeys(id_columns, str)
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix == ".csv":
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, dtype=text)
         elif suffix == ".tsv":
-            frame = pd.read_csv(path, sep="\t")
+            frame = pd.read_csv(path, sep="\t", dtype=text)
         elif suffix in (".gpkg", ".shp", ".geojson", ".fgb"):
             frame = pd.DataFrame(read_vector(path).drop(columns="geometry"))
         else:
@@ -97,21 +100,70 @@ def check_unique_ids(ids: pd.Series | pd.Index, path: Path | str, column: str) -
 
 def as_region_ids(values: pd.Series | pd.Index, like: pd.Index, path: Path | str,
                   column: str) -> pd.Index:
-    """Ids read from a file, cast to the dtype of the regions' ids `like` (e.g. 7.0 -> 7);
-    a missing id, or ids that cannot be of that type ('r7' for integer ids), is a DataError."""
+    """Ids read from a file, matched exactly to the dtype of the regions' ids `like`: 7.0 or
+    '7' -> 7 for integer ids, 7 -> '7' for text ids. An id that would only match after a lossy
+    cast (0.5 or 2.9 truncated, '007' unpadded, 7 for zero-padded text ids like '007'), a
+    missing id, or ids that cannot be of that type ('r7' for integer ids) is a DataError."""
     ids = pd.Index(values)
     if ids.isna().any():
         raise DataError(f"{path}: column {column!r} has {int(ids.isna().sum())} missing "
                         "region ids")
     if ids.dtype == like.dtype or len(ids) == 0:
         return ids
+
+    def refuse(value: object, why: str) -> DataError:
+        return DataError(f"{path}: column {column!r} holds id {plain_scalar(value)!r} that "
+                         f"{why} (region ids like {plain_scalar(like[0])!r}); ids must match "
+                         "exactly")
+
+    def mismatch() -> DataError:
+        return DataError(
+            f"{path}: column {column!r} holds ids like {plain_scalar(ids[0])!r} that cannot "
+            f"match the regions' {like.dtype} ids (like {plain_scalar(like[0])!r})")
+
+    text_like = pd.api.types.is_string_dtype(like.dtype) or like.dtype == object
+    if like.dtype.kind in "iu" and ids.dtype.kind not in "iuf":
+        if pd.to_numeric(pd.Series(ids), errors="coerce").isna().any():
+            raise mismatch()
+    if like.dtype.kind in "iu" or (text_like and ids.dtype.kind in "iuf"):
+        numbers = _whole_numbers(ids, refuse)
+        if like.dtype.kind in "iu":
+            return pd.Index(numbers, dtype=like.dtype)
+        padded = [r for r in like if isinstance(r, str) and r.isdigit() and r != str(int(r))]
+        if padded:
+            raise refuse(ids[0], f"is a number while region ids are zero-padded text like "
+                         f"{padded[0]!r}; store the ids as text")
+        return pd.Index([str(n) for n in numbers], dtype=like.dtype)
     try:
         return ids.astype(like.dtype)
     except (TypeError, ValueError):
-        raise DataError(
-            f"{path}: column {column!r} holds ids like {plain_scalar(ids[0])!r} that cannot "
-            f"match the regions' {like.dtype} ids (like {plain_scalar(like[0])!r})"
-        ) from None
+        raise mismatch() from None
+
+
+def _whole_numbers(ids: pd.Index, refuse) -> np.ndarray:
+    """Integer ids from floats or text, exactly: 7.0 and '7' (or '7.0') give 7; 2.9, '007'
+    and 'r7' raise ``refuse(id, why)``."""
+    if ids.dtype.kind in "iu":
+        return ids.to_numpy(dtype=np.int64)
+    if ids.dtype.kind == "f":
+        values = ids.to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            raise refuse(values[np.flatnonzero(bad)[0]], "is not a whole number")
+        return values.astype(np.int64)
+    out = np.empty(len(ids), dtype=np.int64)
+    for i, raw in enumerate(ids):
+        text = str(raw).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise refuse(raw, "is not a number") from None
+        if not number.is_integer():
+            raise refuse(raw, "is not a whole number")
+        if text not in (str(int(number)), str(number)):
+            raise refuse(raw, "only matches after reformatting (zero padding?)")
+        out[i] = int(number)
+    return out
 
 
 def plain_scalar(value: object) -> object:
