@@ -7,6 +7,7 @@ Every case runs on the tiny synthetic datasets of `synthetic.py` (no real data n
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import geopandas as gpd
@@ -289,3 +290,34 @@ def test_zero_padded_text_ids_match_exactly(tmp_path: Path) -> None:
     square_regions(16, ids=list(range(16))).to_file(root / "regions.gpkg", driver="GPKG")
     with pytest.raises(DataError, match="holds id '000' that only matches after reformatting"):
         load_dataset(config)
+
+
+# ---------------------------------------------------------------- flows
+def test_flows_with_unknown_region_ids_warn_naming_the_id(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from cookie.config import load_config
+    from cookie.features.flows import featurize_flows
+    from cookie.regions import load_regions
+
+    config, cfg = make_dataset(tmp_path / "data", tasks=False)
+    pd.DataFrame({"origin": ["r1", "r2", "r3"], "destination": ["r2", "ghost", "r1"],
+                  "trips": [3.0, 2.0, 1.0]}).to_csv(tmp_path / "data" / "flows.csv",
+                                                    index=False)
+    cfg["views"].append({"name": "mobility", "kind": "flows", "path": "flows.csv"})
+    dataset = load_config(write_config(config, cfg))
+    with caplog.at_level(logging.WARNING):
+        view = featurize_flows(dataset.view("mobility"), load_regions(dataset))
+    assert "flows.csv: 1 flow rows with unknown region ids ignored (first: destination " \
+           "'ghost')" in caplog.text
+    assert view.mask.sum() == 3
+
+
+def test_flow_weight_errors_name_the_region_not_the_row(tmp_path: Path) -> None:
+    config, cfg = make_dataset(tmp_path / "data", tasks=False)
+    pd.DataFrame({"origin": ["r1", "r2", "r5"], "destination": ["r2", "r3", "r1"],
+                  "trips": [3.0, 2.0, float("nan")]}).to_csv(tmp_path / "data" / "flows.csv",
+                                                             index=False)
+    cfg["views"].append({"name": "mobility", "kind": "flows", "path": "flows.csv"})
+    res = fit(write_config(config, cfg), tmp_path / "runs" / "run", "--no-evaluate")
+    assert res.exit_code == 2, res.output
+    assert "column 'trips' has 1 NaN value (first at region 'r5')" in error_line(res.output)

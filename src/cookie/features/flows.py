@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from cookie.config import FlowsView
 from cookie.errors import DataError
-from cookie.io.readers import as_region_ids, check_finite, read_table, require_columns
+from cookie.io.readers import (
+    as_region_ids,
+    check_finite,
+    plain_scalar,
+    read_table,
+    require_columns,
+)
 from cookie.views import ViewData
+
+log = logging.getLogger(__name__)
 
 
 def flow_matrix(frame: pd.DataFrame, cfg: FlowsView, index: pd.Index) -> np.ndarray:
@@ -18,6 +28,11 @@ def flow_matrix(frame: pd.DataFrame, cfg: FlowsView, index: pd.Index) -> np.ndar
     dest = as_region_ids(frame[cfg.destination], index, cfg.path, cfg.destination)
     oi, di = index.get_indexer(origin), index.get_indexer(dest)
     keep = (oi >= 0) & (di >= 0)
+    if not keep.all():
+        first = int(np.flatnonzero(~keep)[0])
+        side, ids = (cfg.origin, origin) if oi[first] < 0 else (cfg.destination, dest)
+        log.warning("%s: %d flow rows with unknown region ids ignored (first: %s %r)",
+                    cfg.path, int((~keep).sum()), side, plain_scalar(ids[first]))
     mat = np.zeros((len(index), len(index)), dtype=np.float64)
     np.add.at(mat, (oi[keep], di[keep]), frame[cfg.weight].to_numpy(dtype=float)[keep])
     return mat
@@ -26,7 +41,7 @@ def flow_matrix(frame: pd.DataFrame, cfg: FlowsView, index: pd.Index) -> np.ndar
 def featurize_flows(cfg: FlowsView, regions: gpd.GeoDataFrame) -> ViewData:
     frame = read_table(cfg.path, (cfg.origin, cfg.destination))
     require_columns(frame, [cfg.origin, cfg.destination, cfg.weight], cfg.path)
-    check_finite(frame[[cfg.weight]], cfg.path)
+    check_finite(frame.set_index(cfg.origin)[[cfg.weight]], cfg.path)  # names the origin
     if (frame[cfg.weight] < 0).any():
         raise DataError(f"{cfg.path}: column {cfg.weight!r} has negative flows")
     mat = flow_matrix(frame, cfg, regions.index)
