@@ -321,3 +321,56 @@ def test_flow_weight_errors_name_the_region_not_the_row(tmp_path: Path) -> None:
     res = fit(write_config(config, cfg), tmp_path / "runs" / "run", "--no-evaluate")
     assert res.exit_code == 2, res.output
     assert "column 'trips' has 1 NaN value (first at region 'r5')" in error_line(res.output)
+
+
+# ---------------------------------------------------------------- geometries
+def test_projected_coordinates_tagged_geographic_are_refused(tmp_path: Path) -> None:
+    """Metres tagged EPSG:4326 used to reproject into Infinity geometries and exit 0."""
+    root = tmp_path / "data"
+    config, _ = make_dataset(root)
+    square_regions(16).set_crs(4326, allow_override=True).to_file(root / "regions.gpkg",
+                                                                 driver="GPKG")
+    res = fit(config, tmp_path / "runs" / "run", "--no-evaluate")
+    assert res.exit_code == 2, res.output
+    line = error_line(res.output)
+    assert "regions.gpkg: region 'r0' has coordinates like (380000, 6.67e+06)" in line
+    assert "EPSG:4326" in line
+    assert not (tmp_path / "runs" / "run").exists()
+
+
+def test_non_finite_reprojection_is_refused_naming_the_region() -> None:
+    from pyproj import CRS
+    from shapely.geometry import box
+
+    from cookie.errors import DataError
+    from cookie.io.readers import to_crs
+
+    gdf = gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1), box(380000, 6670000, 380100, 6670100)],
+                           crs=4326, index=pd.Index(["a", "far"], name="region_id"))
+    with pytest.raises(DataError, match="region 'far' has non-finite coordinates"):
+        to_crs(gdf, CRS.from_user_input(32635), "regions.gpkg")
+
+
+def test_region_repaired_into_lines_is_refused(tmp_path: Path) -> None:
+    from shapely.geometry import Polygon
+
+    root = tmp_path / "data"
+    config, _ = make_dataset(root)
+    regions = square_regions(16)
+    x, y = regions.geometry.iloc[3].bounds[:2]
+    regions.loc[3, "geometry"] = Polygon([(x, y), (x + 50, y + 50), (x + 100, y + 100)])
+    x, y = regions.geometry.iloc[5].bounds[:2]  # a square with a spike keeps its area
+    regions.loc[5, "geometry"] = Polygon([(x, y), (x + 100, y), (x + 100, y + 100),
+                                          (x, y + 100), (x, y), (x - 20, y - 20), (x, y)])
+    regions.to_file(root / "regions.gpkg", driver="GPKG")
+    res = fit(config, tmp_path / "runs" / "run", "--no-evaluate")
+    assert res.exit_code == 2, res.output
+    assert "regions.gpkg: region 'r3' is an invalid polygon whose repair is a " \
+           "MultiLineString" in error_line(res.output)
+    regions.drop(index=3).to_file(root / "regions.gpkg", driver="GPKG")
+    from cookie.config import load_config
+    from cookie.regions import load_regions
+
+    got = load_regions(load_config(config))
+    assert got.geometry.loc["r5"].geom_type == "Polygon"
+    assert abs(got.geometry.loc["r5"].area - 1e4) < 1e-6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
+import shapely
 from pyproj import CRS
 
 from cookie.config import DatasetConfig, RegionsConfig
@@ -13,6 +14,7 @@ from cookie.io.readers import (
     check_unique_ids,
     metric_crs_for,
     parse_crs,
+    plain_scalar,
     read_vector,
     repair_geometries,
     require_columns,
@@ -24,7 +26,7 @@ REGION_INDEX = "region_id"
 
 
 def regions_from_file(cfg: RegionsConfig) -> gpd.GeoDataFrame:
-    gdf = read_vector(cfg.path, cfg.layer, cfg.crs)
+    gdf = read_vector(cfg.path, cfg.layer, cfg.crs, id_column=cfg.id_column)
     require_columns(gdf, [cfg.id_column], cfg.path)
     if gdf[cfg.id_column].isna().any():
         raise DataError(f"{cfg.path}: column {cfg.id_column!r} has missing region ids")
@@ -33,7 +35,23 @@ def regions_from_file(cfg: RegionsConfig) -> gpd.GeoDataFrame:
     if not kinds <= {"Polygon", "MultiPolygon"}:
         raise DataError(f"{cfg.path}: regions must be polygons (found {sorted(kinds)})")
     gdf = repair_geometries(gdf, cfg.path)
+    mixed = (gdf.geom_type == "GeometryCollection").to_numpy()
+    if mixed.any():  # a repaired spike: keep the area, drop the collapsed lines
+        gdf = gdf.copy()
+        gdf.loc[mixed, gdf.geometry.name] = [_area_part(g) for g in gdf.geometry[mixed]]
+    collapsed = ~gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+    if collapsed.any():  # make_valid of a zero-area sliver gives lines or points
+        first = gdf.loc[collapsed].iloc[0]
+        raise DataError(f"{cfg.path}: region {plain_scalar(first[cfg.id_column])!r} is an "
+                        f"invalid polygon whose repair is a {first.geometry.geom_type}, not an "
+                        "area (a zero-area sliver?); fix or remove it")
     return gdf.set_index(cfg.id_column).rename_axis(REGION_INDEX)
+
+
+def _area_part(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal parts of a geometry collection (the collection itself when none)."""
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else geom
 
 
 def dataset_crs(cfg: DatasetConfig) -> CRS | None:

@@ -203,10 +203,13 @@ def crs_name(crs: CRS) -> str:
 
 
 def read_vector(path: Path, layer: str | None = None, crs: str | None = None,
-                columns: list[str] | None = None) -> gpd.GeoDataFrame:
+                columns: list[str] | None = None, id_column: str | None = None
+                ) -> gpd.GeoDataFrame:
     """A vector layer (only ``columns`` of its attributes when given); `crs` is assumed when
-    the file has none, else a missing CRS is an error. Read through Arrow, which skips the
-    per-feature Python objects of a plain `geopandas.read_file`."""
+    the file has none, else a missing CRS is an error. Coordinates outside a geographic CRS's
+    range (projected metres tagged as degrees) are refused, naming the feature by
+    ``id_column`` (else its row). Read through Arrow, which skips the per-feature Python
+    objects of a plain `geopandas.read_file`."""
     path = require_file(path)
     try:
         gdf = _read_arrow(path, layer, columns)
@@ -225,7 +228,35 @@ def read_vector(path: Path, layer: str | None = None, crs: str | None = None,
     elif crs is not None and parse_crs(crs, path) != gdf.crs:
         log.info("%s: file CRS %s kept (config crs %s applies only to files without one)",
                  path, gdf.crs.to_string(), crs)
+    if gdf.crs.is_geographic:
+        check_geographic_range(gdf, path, id_column)
     return gdf
+
+
+def _feature_label(gdf: gpd.GeoDataFrame, i: int, id_column: str | None) -> str:
+    """'region 'r7'' (by id column or a region_id index), else 'feature 7' (its row)."""
+    if id_column is not None and id_column in gdf.columns:
+        return f"region {plain_scalar(gdf[id_column].iloc[i])!r}"
+    if gdf.index.name == "region_id":
+        return f"region {plain_scalar(gdf.index[i])!r}"
+    return f"feature {i}"
+
+
+def check_geographic_range(gdf: gpd.GeoDataFrame, path: Path | str,
+                           id_column: str | None = None) -> None:
+    """DataError naming the first geometry outside longitude [-180, 180] / latitude [-90, 90]."""
+    b = shapely.bounds(gdf.geometry.to_numpy())
+    tol = 1e-6
+    with np.errstate(invalid="ignore"):
+        bad = ((b[:, 0] < -180 - tol) | (b[:, 2] > 180 + tol) | (b[:, 1] < -90 - tol)
+               | (b[:, 3] > 90 + tol))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: {_feature_label(gdf, i, id_column)} has coordinates like "
+            f"({b[i, 0]:.6g}, {b[i, 1]:.6g}), outside the range of the layer's geographic CRS "
+            f"{crs_name(gdf.crs)} (projected coordinates tagged as degrees? fix the file's "
+            "CRS)")
 
 
 def _read_arrow(path: Path, layer: str | None, columns: list[str] | None) -> gpd.GeoDataFrame:
@@ -253,7 +284,15 @@ def to_crs(gdf: gpd.GeoDataFrame, crs: CRS, path: Path | str) -> gpd.GeoDataFram
     if gdf.crs is not None and CRS.from_user_input(gdf.crs) == crs:
         return gdf
     log.info("%s: reprojected from %s to %s", path, gdf.crs.to_string(), crs.to_string())
-    return gdf.to_crs(crs)
+    out = gdf.to_crs(crs)
+    b = shapely.bounds(out.geometry.to_numpy())
+    bad = ~np.isfinite(b).all(axis=1) & ~out.geometry.is_empty.to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: {_feature_label(out, i, None)} has non-finite coordinates "
+                        f"after reprojection from {crs_name(gdf.crs)} to {crs_name(crs)} "
+                        "(is the file's CRS right?)")
+    return out
 
 
 def repair_geometries(gdf: gpd.GeoDataFrame, path: Path | str) -> gpd.GeoDataFrame:
