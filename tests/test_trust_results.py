@@ -374,3 +374,78 @@ def test_region_repaired_into_lines_is_refused(tmp_path: Path) -> None:
     got = load_regions(load_config(config))
     assert got.geometry.loc["r5"].geom_type == "Polygon"
     assert abs(got.geometry.loc["r5"].area - 1e4) < 1e-6
+
+
+# ---------------------------------------------------------------- probes and targets
+def outlier_problem(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Raw-view-like features where one region is a 10^4-sigma outlier on one feature."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 5))
+    y = X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.normal(size=n)
+    X[7, 0] = 1e4
+    return X, y
+
+
+def test_robust_ridge_guards_an_outlier_fold_and_flags_it() -> None:
+    from cookie.evaluation.protocols import robust_regression
+
+    X, y = outlier_problem()
+    res = {r.probe: r for r in robust_regression(X, y, folds=5, repeats=3, seed=0,
+                                                 probes=["ridge_cv"])}["ridge_cv"]
+    assert len(res.flagged) == 3, res.flagged  # the outlier's fold, in every repeat
+    assert "prediction" in res.flagged[0] and res.flagged[0].startswith("repeat 0 fold ")
+    assert min(res.scores["r2"]) > -0.5, res.scores["r2"]  # unguarded: about -4.6e5
+    span = y.max() - y.min()
+    assert res.predictions["y_pred"].max() <= y.max() + span + 1e-9
+
+
+def test_blown_up_fold_is_warned_and_marked_in_the_report(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from cookie.config import EvaluationConfig, TaskConfig
+    from cookie.evaluation.evaluate import evaluate_embeddings
+    from tests.synthetic import square_regions
+
+    X, y = outlier_problem(64)
+    regions = square_regions(64).set_index("region_id")
+    emb = pd.DataFrame(X, index=regions.index)
+    labels = pd.DataFrame({"target": y}, index=regions.index)
+    task = TaskConfig(name="t", target="target")
+    cfg = EvaluationConfig(folds=4, repeats=1, spatial=False, probes=["ridge_cv"])
+    with caplog.at_level(logging.WARNING):
+        report = evaluate_embeddings(emb, labels, regions, [task], cfg)
+    assert "task 't', robust ridge_cv: 1 fold(s) blew up and were clipped" in caplog.text
+    assert report.table["n_flagged"].max() == 1
+    md = report.to_markdown()
+    assert "| ridge_cv (!) |" in md and "(!) some folds predicted outside" in md
+
+
+def test_huge_scores_are_rounded_and_r2_original_is_explained() -> None:
+    from cookie.evaluation.evaluate import EvaluationReport, _fmt
+
+    assert _fmt(-1.234567e200, float("nan")) == "-1.23e+200"
+    assert _fmt(0.12345, 0.01) == "0.123 ± 0.010"
+    table = pd.DataFrame([{"task": "d", "task_type": "regression", "protocol": "robust",
+                           "probe": "ridge_cv", "metric": m, "mean": v, "std": 0.0,
+                           "n_regions": 9, "n_folds": 5, "n_repeats": 3, "n_flagged": 0}
+                          for m, v in (("r2", 0.5), ("r2_original", -3.3e150))])
+    md = EvaluationReport(table).to_markdown()
+    assert "-3.3e+150" in md and len(max(md.splitlines(), key=len)) < 200
+    assert "r2_original: R2 on the label's original scale" in md
+
+
+def test_constant_target_and_infinite_labels_warn(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "data"
+    config, cfg = make_dataset(root)
+    pd.DataFrame({"region_id": [f"r{i}" for i in range(16)], "flat": 5.0,
+                  "dens": [float("inf")] * 2 + list(np.arange(14.0))}).to_csv(
+        root / "labels.csv", index=False)
+    cfg["labels"] = {"path": "labels.csv"}
+    cfg["tasks"] = [{"name": "flat", "target": "flat"},
+                    {"name": "dens", "target": "dens", "log": True}]
+    write_config(config, cfg)
+    with caplog.at_level(logging.WARNING):
+        res = fit(config, tmp_path / "runs" / "run")
+    assert res.exit_code == 0, res.output
+    assert "task 'flat': the target is constant (5.000 in all 16 regions)" in caplog.text
+    assert "task 'dens': 2 infinite targets left out" in caplog.text

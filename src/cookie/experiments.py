@@ -80,9 +80,9 @@ def machine_description() -> str:
 
 
 def fmt(mean: float, std: float, digits: int = 3) -> str:
-    if pd.isna(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not pd.isna(std) else f"{mean:.{digits}f}"
+    from cookie.evaluation.evaluate import _fmt
+
+    return _fmt(mean, std, digits)
 
 
 def pick(agg: pd.DataFrame, task: str, protocol: str, probe: str, metric: str = "r2") -> str:

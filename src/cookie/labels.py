@@ -62,6 +62,10 @@ def task_target(task: TaskConfig, labels: pd.DataFrame) -> pd.Series:
         values = pd.Series(np.asarray(raw, dtype=float), index=labels.index)
     if task.type == "regression":
         values = pd.to_numeric(values, errors="coerce").astype(float)
+        infinite = int(np.isinf(values).sum())
+        if infinite:
+            log.warning("%s: task %r: %d infinite targets left out (treated as unlabeled)",
+                        source, task.name, infinite)
         values = values.where(np.isfinite(values))
         if task.log:
             if (values < 0).any():

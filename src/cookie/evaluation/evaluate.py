@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COLUMNS = ["task", "task_type", "protocol", "probe", "metric", "mean", "std", "n_regions",
-           "n_folds", "n_repeats"]
+           "n_folds", "n_repeats", "n_flagged"]
 KEY_COLUMNS = ["task", "task_type", "protocol", "probe", "metric"]
 METRIC_ORDER = {
     "regression": ["r2", "mae", "rmse", "r2_original"],
@@ -52,12 +52,24 @@ def _std(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
+def fmt_number(value: float, digits: int = 3) -> str:
+    """``digits`` decimals, or ``digits`` significant digits beyond 1e4 (a blown-up score is
+    '-1.5e+200', not 200 digits)."""
+    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.{digits}g}"
+
+
 def _fmt(mean: float, std: float, digits: int = 3) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    if mean is None or pd.isna(mean):
         return "n/a"
-    if std is None or (isinstance(std, float) and math.isnan(std)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if std is None or pd.isna(std):
+        return fmt_number(mean, digits)
+    return f"{fmt_number(mean, digits)} ± {fmt_number(std, digits)}"
+
+
+FLAG_NOTE = ("(!) some folds predicted outside the training targets' range widened by its "
+             "span on each side; those predictions were clipped to it (see the warnings)")
+R2_ORIGINAL_NOTE = ("r2_original: R2 on the label's original scale, of expm1(prediction) "
+                    "against expm1(target), for tasks trained and scored on log1p(label)")
 
 
 def _id_columns(table: pd.DataFrame) -> list[str]:
@@ -156,7 +168,7 @@ class EvaluationReport:
         if t.empty:
             return "_no scores_\n"
         ids = _id_columns(t)
-        parts = []
+        parts, notes = [], set()
         for ttype in [x for x in TYPE_ORDER if x in set(t.task_type)]:
             sub = t[t.task_type == ttype]
             metrics = [m for m in METRIC_ORDER[ttype] if m in set(sub.metric)]
@@ -167,6 +179,11 @@ class EvaluationReport:
             group_cols = ids + ["task", "protocol", "probe"]
             for keys, g in sub.groupby(group_cols, sort=False):
                 cells = [str(k) for k in (keys if isinstance(keys, tuple) else (keys,))]
+                if "n_flagged" in g and (g["n_flagged"].fillna(0) > 0).any():
+                    cells[-1] += " (!)"
+                    notes.add(FLAG_NOTE)
+                if "r2_original" in set(g.metric):
+                    notes.add(R2_ORIGINAL_NOTE)
                 by_metric = g.set_index("metric")
                 for m in metrics:
                     cells.append(_fmt(by_metric.at[m, "mean"], by_metric.at[m, "std"])
@@ -174,6 +191,7 @@ class EvaluationReport:
                 cells.append(str(int(g["n_regions"].iloc[0])))
                 lines.append("| " + " | ".join(cells) + " |")
             parts.append("\n".join(lines))
+        parts += sorted(notes)
         return "\n\n".join(parts) + "\n"
 
     def summary_table(self) -> pd.DataFrame:
@@ -325,12 +343,17 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
                     "(first: %r)", source, len(missing), len(labeled_any), _plain(missing[0]))
 
     def add(task: TaskConfig, ids: pd.Index, res: P.ProbeResult) -> None:
+        if res.flagged:
+            log.warning("%s: task %r, %s %s: %d fold(s) blew up and were clipped to the "
+                        "training targets' range widened by its span (first: %s); marked "
+                        "(!) in the report", source, task.name, res.protocol, res.probe,
+                        len(res.flagged), res.flagged[0])
         for metric, values in res.scores.items():
             rows.append({"task": task.name, "task_type": task.type, "protocol": res.protocol,
                          "probe": res.probe, "metric": metric,
                          "mean": float(np.mean(values)), "std": _std(values),
                          "n_regions": len(ids), "n_folds": res.n_folds,
-                         "n_repeats": res.n_repeats})
+                         "n_repeats": res.n_repeats, "n_flagged": len(res.flagged)})
         frame = res.predictions.drop(columns="row")
         frame.index = ids[res.predictions["row"].to_numpy()]
         frame.index.name = "region_id"
@@ -358,6 +381,10 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
                             f"embeddings, fewer than the {needed} folds asked for")
         if task.type == "regression":
             yf = yv.to_numpy(dtype=float)
+            if np.all(yf == yf[0]):
+                log.warning("%s: task %r: the target is constant (%s in all %d regions); R2 "
+                            "is undefined and reported as n/a", source, task.name,
+                            fmt_number(float(yf[0])), len(yf))
             if cfg.literature:
                 say(f"{task.name}: literature protocol")
                 add(task, ids, P.literature_regression(X, yf, cfg.literature_splits))

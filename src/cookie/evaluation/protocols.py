@@ -5,6 +5,9 @@
 - robust: repeated shuffled k-fold with ``ridge_cv`` and ``random_forest``; each repeat's
   concatenated out-of-fold predictions give one score, reported as mean/std over repeats;
 - spatial: k-means blocks of region centroids as folds, same probes, one score;
+- robust and spatial regression predictions are guarded (`guard_range`): a fold whose
+  predictions leave the training targets' range widened by its span on each side (a linear
+  probe extrapolating on an outlier region) is clipped to it and flagged in the result;
 - classification: repeated stratified k-fold, logistic regression and random forest;
 - clustering: k-means with as many clusters as classes, scored over several k-means seeds.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -54,13 +57,31 @@ class ProbeResult:
     predictions: pd.DataFrame  # columns: row, repeat, fold, y_true, y_pred
     n_folds: int
     n_repeats: int
+    flagged: list[str] = field(default_factory=list)  # folds whose predictions were clipped
+
+
+def guard_range(pred: np.ndarray, y_train: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """Regression predictions clipped to the training targets' range widened by its span on
+    each side; the second value describes the worst prediction when any was outside."""
+    lo, hi = float(np.min(y_train)), float(np.max(y_train))
+    span = hi - lo
+    pred = np.asarray(pred, dtype=float)
+    outside = ~np.isfinite(pred) | (pred < lo - span) | (pred > hi + span)
+    if not outside.any():
+        return pred, None
+    worst = pred[outside][np.argmax(np.abs(np.nan_to_num(pred[outside], nan=np.inf)))]
+    note = f"prediction {worst:.3g} for training targets in [{lo:.3g}, {hi:.3g}]"
+    return np.clip(np.nan_to_num(pred, nan=(lo + hi) / 2), lo - span, hi + span), note
 
 
 def cross_predict(make: Callable[[], BaseEstimator], X: np.ndarray, y: np.ndarray,
-                  folds: Sequence[Fold]) -> tuple[np.ndarray, np.ndarray]:
+                  folds: Sequence[Fold], flagged: list[str] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions for folds that partition the rows; returns (pred, fold_id).
 
-    Each estimator is fitted on the training rows of its fold only.
+    Each estimator is fitted on the training rows of its fold only. With a ``flagged`` list
+    (regression), predictions go through `guard_range` and each fold that needed it is
+    appended to the list as "fold i: ...".
     """
     n = len(y)
     parts = []
@@ -68,7 +89,12 @@ def cross_predict(make: Callable[[], BaseEstimator], X: np.ndarray, y: np.ndarra
     for i, (train, test) in enumerate(folds):
         est = make()
         est.fit(X[train], y[train])
-        parts.append((test, np.asarray(est.predict(X[test]))))
+        pred = np.asarray(est.predict(X[test]))
+        if flagged is not None:
+            pred, note = guard_range(pred, y[train])
+            if note:
+                flagged.append(f"fold {i}: {note}")
+        parts.append((test, pred))
         fold_id[test] = i
     if (fold_id < 0).any():
         raise ValueError("the folds do not cover every row")
@@ -92,13 +118,13 @@ def _regression_scores(y: np.ndarray, pred: np.ndarray, log_target: bool) -> dic
 
 
 def _collect(protocol: str, probe: str, runs: list[tuple[dict[str, float], pd.DataFrame]],
-             n_folds: int) -> ProbeResult:
+             n_folds: int, flagged: list[str] | None = None) -> ProbeResult:
     scores: dict[str, list[float]] = {}
     for s, _ in runs:
         for k, v in s.items():
             scores.setdefault(k, []).append(float(v))
     preds = pd.concat([f for _, f in runs], ignore_index=True)
-    return ProbeResult(protocol, probe, scores, preds, n_folds, len(runs))
+    return ProbeResult(protocol, probe, scores, preds, n_folds, len(runs), flagged or [])
 
 
 def _as_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,17 +151,22 @@ def literature_regression(X: np.ndarray, y: np.ndarray, n_splits: int = 10,
 
 def _probes_over(protocol: str, table: dict, probes: Sequence[str] | None, X: np.ndarray,
                  y: np.ndarray, repeats: list[list[Fold]], seed: int, n_trees: int,
-                 score: Callable[[np.ndarray, np.ndarray], dict]) -> list[ProbeResult]:
+                 score: Callable[[np.ndarray, np.ndarray], dict],
+                 guard: bool = False) -> list[ProbeResult]:
     """Every probe of ``table`` (or the named ``probes``) cross-predicted over each repeat's
-    folds; ``score(y, pred)`` per repeat, from its concatenated out-of-fold predictions."""
+    folds; ``score(y, pred)`` per repeat, from its concatenated out-of-fold predictions.
+    With ``guard`` (regression), predictions are range-guarded and clipped folds flagged."""
     out = []
     for name in probes or list(table):
         factory = table[name]
-        runs = []
+        runs, flagged = [], []
         for r, folds in enumerate(repeats):
-            pred, fold_id = cross_predict(partial(factory, seed + r, n_trees), X, y, folds)
+            folds_flagged: list[str] | None = [] if guard else None
+            pred, fold_id = cross_predict(partial(factory, seed + r, n_trees), X, y, folds,
+                                          folds_flagged)
+            flagged += [f"repeat {r} {f}" for f in folds_flagged or []]
             runs.append((score(y, pred), _frame(pred, y, fold_id, r)))
-        out.append(_collect(protocol, name, runs, len(repeats[0])))
+        out.append(_collect(protocol, name, runs, len(repeats[0]), flagged))
     return out
 
 
@@ -143,7 +174,7 @@ def _regression_over(protocol: str, X: np.ndarray, y: np.ndarray,
                      repeats: list[list[Fold]], seed: int, log_target: bool,
                      probes: Sequence[str] | None, n_trees: int) -> list[ProbeResult]:
     return _probes_over(protocol, REGRESSION_PROBES, probes, X, y, repeats, seed, n_trees,
-                        partial(_regression_scores, log_target=log_target))
+                        partial(_regression_scores, log_target=log_target), guard=True)
 
 
 def robust_regression(X: np.ndarray, y: np.ndarray, folds: int = 5, repeats: int = 3,
