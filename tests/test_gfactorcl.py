@@ -21,7 +21,7 @@ from cookie.methods.pairwise import SharedPairwiseObjective
 from cookie.methods.registry import build_objective
 from cookie.views import ViewData
 
-CFG = MethodConfig(embedding_dim=60, encoder_dim=8, hidden_dim=16, critic_dim=8)
+CFG = MethodConfig(proxy="augment", embedding_dim=60, encoder_dim=8, hidden_dim=16, critic_dim=8)
 
 
 def specs_for(m: int) -> list[ViewSpec]:

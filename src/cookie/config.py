@@ -191,6 +191,7 @@ class TaskConfig(Strict):
 # ---------------------------------------------------------------- method and evaluation
 METHODS = (
     "cookie",
+    "cookie_paper",
     "gfactorcl",
     "raw",
     "intra",
@@ -220,6 +221,16 @@ class MethodConfig(Strict):
     critic_lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     dropout: float = Field(0.0, ge=0, lt=1)
+    proxy: Literal["relational", "augment"] = Field(
+        "relational", description="task proxy y: `relational` (kernel-PCA coordinates of each "
+        "view's region-similarity structure, see docs/method.md) or `augment` (an augmentation, "
+        "as in the paper; always used by cookie_paper)")
+    relational_weight: float = Field(1.0, ge=0, description="weight of the relational terms")
+    landmarks: int = Field(2048, ge=16, description="regions beyond which relational targets "
+                           "use the Nystroem approximation on this many landmarks")
+    output_scale: Literal["unit", "none"] = Field(
+        "unit", description="`unit`: one global factor gives the embedding a mean per-dimension "
+        "variance of 1 on the training regions; `none`: the heads' raw scale (cookie_paper)")
     seed: int = 0
     accelerator: str = "cpu"
     devices: int | str = 1

@@ -7,6 +7,7 @@ optimizer). `embed` maps clean inputs to the final region embedding.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import torch
@@ -17,9 +18,12 @@ from cookie.losses import infonce_loss
 from cookie.losses.distributed import gather_rows
 from cookie.methods.data import ViewSpec
 from cookie.methods.encoders import ViewEncoder
+from cookie.methods.targets import block_target, relational_inputs
 from cookie.models.heads import SeparableCritic
 
 Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
+#: batch key of the region positions (into the training tensors) of a batch's rows
+INDEX_KEY = "@index"
 
 
 def pair_key(a: str, b: str) -> str:
@@ -73,6 +77,65 @@ class MultiViewObjective(nn.Module):
             n: SeparableCritic(d, d, cfg.critic_dim, cfg.temperature, shared=True)
             for n in self.names
         })
+        #: global factor applied to `embed` by the estimator (see MethodConfig.output_scale)
+        self.register_buffer("output_scale", torch.tensor(1.0))
+        #: relational targets per block key (region position -> row), set by `set_targets`
+        self.targets: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ relational proxy
+    @property
+    def relational(self) -> bool:
+        return self.cfg.proxy == "relational"
+
+    def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
+        """Blocks that get a relational target: key -> (views, size). None by default."""
+        return {}
+
+    def set_targets(self, x: dict[str, torch.Tensor], aux: dict[str, torch.Tensor | None],
+                    mask: dict[str, torch.Tensor]) -> None:
+        """Compute every block's relational target from the training regions' inputs (after
+        `fit_normalization`); blocks with an image view without statistics get none."""
+        self.targets = {}
+        if not self.relational:
+            return
+        with torch.no_grad():
+            inputs = {}
+            for n in self.names:
+                enc = self.encoders[n]
+                xn = enc.x_norm(x[n]).reshape(x[n].shape[0], -1) if x[n].ndim == 2 else x[n]
+                an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
+                inputs[n] = relational_inputs(xn, an)
+            for key, (views, k) in self.target_blocks().items():
+                if any(inputs[v] is None for v in views):
+                    continue
+                valid = mask[views[0]].clone()
+                for v in views[1:]:
+                    valid &= mask[v]
+                self.targets[key] = block_target([inputs[v] for v in views], valid, k,
+                                                 self.cfg.landmarks, self.cfg.seed)
+
+    def target_rows(self, key: str, batch: Batch) -> torch.Tensor | None:
+        """The batch's rows of block ``key``'s relational target (None without one)."""
+        target = self.targets.get(key)
+        if target is None or INDEX_KEY not in batch:
+            return None
+        index = batch[INDEX_KEY]
+        return target.to(index.device)[index]  # type: ignore[index]
+
+    def relational_term(self, out: torch.Tensor, key: str, batch: Batch,
+                        valid: torch.Tensor) -> torch.Tensor | None:
+        """REL = w log(N) * mean_r ||out(r) - T(r)||^2 / mean_r ||T(r)||^2 over the N valid rows
+        of the batch: the relative error of the block's prediction of its target, on the scale
+        of an InfoNCE term (both are log N at chance). None when the block has no target."""
+        target = self.target_rows(key, batch)
+        if target is None:
+            return None
+        count = int(valid.sum())
+        if count < 2:
+            return out.new_zeros(())
+        err = (out[valid] - target[valid]).pow(2).sum(1).mean()
+        energy = target[valid].pow(2).sum(1).mean().clamp_min(1e-12)
+        return self.cfg.relational_weight * math.log(count) * err / energy
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -84,7 +147,7 @@ class MultiViewObjective(nn.Module):
 
     @staticmethod
     def masks(batch: Batch) -> dict[str, torch.Tensor]:
-        return {n: v[2] for n, v in batch.items()}
+        return {n: v[2] for n, v in batch.items() if n != INDEX_KEY}
 
     def intra_terms(self, e: dict, e_aug: dict, masks: dict) -> dict[str, torch.Tensor]:
         return {f"intra/{n}": nce_term(self.intra_critics[n], e[n], e_aug[n], masks[n])

@@ -10,6 +10,12 @@ For views i < j (P = M(M-1)/2 pairs), with x' an augmentation standing in for th
 NCE(.) is the InfoNCE loss (minimizing it maximizes the lower bound log N - NCE); CLUB(.) is
 the upper bound of an NCE-trained critic, which the encoders minimize. Embedding: the M unique
 heads and, per pair, the mean of its two shared heads, concatenated (total `embedding_dim`).
+
+With the relational proxy (``proxy = "relational"``, the default of `cookie`; `cookie_paper`
+always uses augmentations), y is each block's relational target T (`cookie.methods.targets`):
+NCE(u_i, u_i') becomes REL(u_i, T_i) = mean ||u_i - T_i||^2, each shared pair adds
+REL(s_ij^i, T_ij) + REL(s_ij^j, T_ij), and T takes the place of the augmented heads where the
+terms condition on y: CLUB([s_i, T_ij], [s_j, T_ij]) and NCE([u_i, T_i], [u_j, T_j]).
 """
 
 from __future__ import annotations
@@ -72,6 +78,19 @@ class CookieObjective(MultiViewObjective):
                 self.shared_club[key] = critic(2 * k, 2 * k)
 
     # ------------------------------------------------------------------ representations
+    def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
+        blocks = {f"unique/{n}": ((n,), h[-1].out_features) for n, h in self.unique_heads.items()}
+        for a, b in self.pairs if self.use_shared else []:
+            key = pair_key(a, b)
+            blocks[f"shared/{key}"] = ((a, b), self.shared_heads[key]["a"][-1].out_features)
+        return blocks
+
+    def proxy(self, key: str, batch: Batch, augmented: torch.Tensor) -> torch.Tensor:
+        """What stands for y in a conditional term: the block's relational target rows, or the
+        augmented head (the paper's proxy, and the fallback for blocks without a target)."""
+        target = self.target_rows(key, batch)
+        return augmented if target is None else target
+
     def heads(self, e: dict[str, torch.Tensor]) -> dict:
         u = {n: h(e[n]) for n, h in self.unique_heads.items()}
         s = {}
@@ -87,19 +106,31 @@ class CookieObjective(MultiViewObjective):
         masks, h, h_aug = cache["masks"], cache["h"], cache["h_aug"]
         u, u_aug = h["u"], h_aug["u"]
         for n in self.unique_heads:
-            terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
+            rel = self.relational_term(u[n], f"unique/{n}", batch, masks[n])
+            if rel is None:
+                terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
+            else:
+                terms[f"unique_rel/{n}"] = rel
         for a, b in self.pairs:
             key, valid = pair_key(a, b), masks[a] & masks[b]
             if self.use_unique:
+                ya = self.proxy(f"unique/{a}", batch, u_aug[a])
+                yb = self.proxy(f"unique/{b}", batch, u_aug[b])
                 terms[f"unique_club/{key}"] = club_term(self.unique_club[key], u[a], u[b], valid)
                 terms[f"unique_cond/{key}"] = nce_term(
-                    self.unique_cond[key], torch.cat([u[a], u_aug[a]], 1),
-                    torch.cat([u[b], u_aug[b]], 1), valid)
+                    self.unique_cond[key], torch.cat([u[a], ya], 1), torch.cat([u[b], yb], 1),
+                    valid)
             if self.use_shared:
                 (sa, sb), (sa2, sb2) = h["s"][key], h_aug["s"][key]
+                ya, yb = (self.proxy(f"shared/{key}", batch, s2) for s2 in (sa2, sb2))
                 terms[f"shared_nce/{key}"] = nce_term(self.shared_nce[key], sa, sb, valid)
                 terms[f"shared_club/{key}"] = club_term(
-                    self.shared_club[key], torch.cat([sa, sa2], 1), torch.cat([sb, sb2], 1), valid)
+                    self.shared_club[key], torch.cat([sa, ya], 1), torch.cat([sb, yb], 1), valid)
+                rel_a = self.relational_term(sa, f"shared/{key}", batch, valid)
+                rel_b = self.relational_term(sb, f"shared/{key}", batch, valid)
+                if rel_a is not None and rel_b is not None:
+                    terms[f"shared_rel/{key}"] = rel_a + rel_b
+        cache["batch"] = batch
         return terms, cache
 
     def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
@@ -114,9 +145,11 @@ class CookieObjective(MultiViewObjective):
                 out[f"critic/unique_club/{key}"] = nce_term(self.unique_club[key], ua, ub, valid)
             if self.use_shared:
                 (sa, sb), (sa2, sb2) = h["s"][key], h_aug["s"][key]
+                batch = cache.get("batch", {})
+                ya, yb = (self.proxy(f"shared/{key}", batch, s2) for s2 in (sa2, sb2))
                 out[f"critic/shared_club/{key}"] = nce_term(
-                    self.shared_club[key], torch.cat([sa, sa2], 1).detach(),
-                    torch.cat([sb, sb2], 1).detach(), valid)
+                    self.shared_club[key], torch.cat([sa, ya], 1).detach(),
+                    torch.cat([sb, yb], 1).detach(), valid)
         return out
 
     def club_critics(self) -> list[nn.Module]:

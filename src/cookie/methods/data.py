@@ -61,11 +61,13 @@ class RegionTensors(Dataset):
 
     def gather(self, idx: list[int] | torch.Tensor) -> dict[str, tuple]:
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return {
+        batch: dict = {
             k: (self.x[k][idx], None if self.aux[k] is None else self.aux[k][idx],
                 self.mask[k][idx])
             for k in self.names
         }
+        batch["@index"] = idx  # region positions: rows of the relational targets
+        return batch
 
     def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
         """Batches of region positions; when shuffled, each epoch's order depends only on

@@ -11,6 +11,12 @@ an augmentation standing in for the task y:
                                      + NCE([u_i, u_i'], [e_R, e_R'])
     L = alpha * sum_i NCE_intra(e_i, e_i') + shared + unique
 
+With the relational proxy (the default), y is each factor's relational target T
+(`cookie.methods.targets`, over the factor's member views): NCE(u_i, u_i') becomes
+REL(u_i, T_i), each shared factor adds REL(s_S^a, T_S) for every member a, and T takes the
+place of the augmented heads in the conditional terms (CLUB([s_S^a, e_R, T_S], ...),
+NCE([u_i, T_i], [e_R, T_i])).
+
 Same encoders, critics, estimators and schedule as CooKIE (`cookie.methods.cookie`), so that
 cost differences come from the factorization only. Embedding: the M unique heads, then per
 shared factor the mean of its member heads, concatenated (total `embedding_dim`).
@@ -71,7 +77,8 @@ class GFactorCLObjective(MultiViewObjective):
             self.unique_heads[n] = head(d, k)
             self.unique_nce[n] = critic(k, k)
             self.unique_club[n] = critic(k, r)
-            self.unique_cond[n] = critic(2 * k, 2 * r)
+            # conditioned on y: [e_R, e_R'] (augmentation) or [e_R, T_i] (relational target)
+            self.unique_cond[n] = critic(2 * k, r + (k if self.relational else r))
         self.shared_heads, self.shared_nce, self.shared_club = (
             nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         )
@@ -85,6 +92,13 @@ class GFactorCLObjective(MultiViewObjective):
                  for a, b in combinations(members, 2)})
 
     # ------------------------------------------------------------------ representations
+    def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
+        blocks = {f"unique/{n}": ((n,), h[-1].out_features) for n, h in self.unique_heads.items()}
+        for members, rest in self.factors:
+            key = factor_key(members, rest)
+            blocks[f"shared/{key}"] = (members, self.shared_heads[key][members[0]][-1].out_features)
+        return blocks
+
     def heads(self, e: dict[str, torch.Tensor]) -> dict:
         """Unique heads per view; per shared factor, its member heads by view name."""
         u = {n: h(e[n]) for n, h in self.unique_heads.items()}
@@ -113,23 +127,39 @@ class GFactorCLObjective(MultiViewObjective):
             rest = self.rest_of(n)
             e_r, e_r2 = self.condition(e, rest, u[n]), self.condition(e_aug, rest, u[n])
             valid = all_valid(masks, [n, *rest])
-            terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
+            target = self.target_rows(f"unique/{n}", batch)
+            if target is None:
+                terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n],
+                                                    masks[n])
+                # the critic was sized for one side's y: [e_R, e_R'] or, relational, [e_R, y]
+                y_u, y_r = u_aug[n], (u_aug[n] if self.relational else e_r2)
+            else:
+                rel = self.relational_term(u[n], f"unique/{n}", batch, masks[n])
+                terms[f"unique_rel/{n}"] = rel if rel is not None else u[n].new_zeros(())
+                y_u = y_r = target
             terms[f"unique_club/{n}"] = club_term(self.unique_club[n], u[n], e_r, valid)
             terms[f"unique_cond/{n}"] = nce_term(
-                self.unique_cond[n], torch.cat([u[n], u_aug[n]], 1),
-                torch.cat([e_r, e_r2], 1), valid)
+                self.unique_cond[n], torch.cat([u[n], y_u], 1), torch.cat([e_r, y_r], 1), valid)
         for members, rest in self.factors:
             key = factor_key(members, rest)
             s, s_aug = h["s"][key], h_aug["s"][key]
             e_r = self.condition(e, rest, s[members[0]])
+            target = self.target_rows(f"shared/{key}", batch)
             for a, b in combinations(members, 2):
                 pk = pair_key(a, b)
                 valid = all_valid(masks, [a, b, *rest])
+                ya, yb = (s_aug[a], s_aug[b]) if target is None else (target, target)
                 terms[f"shared_nce/{key}/{pk}"] = nce_term(
                     self.shared_nce[key][pk], s[a], s[b], masks[a] & masks[b])
                 terms[f"shared_club/{key}/{pk}"] = club_term(
-                    self.shared_club[key][pk], torch.cat([s[a], e_r, s_aug[a]], 1),
-                    torch.cat([s[b], e_r, s_aug[b]], 1), valid)
+                    self.shared_club[key][pk], torch.cat([s[a], e_r, ya], 1),
+                    torch.cat([s[b], e_r, yb], 1), valid)
+            if target is not None:
+                valid = all_valid(masks, list(members))
+                rels = [self.relational_term(s[n], f"shared/{key}", batch, valid)
+                        for n in members]
+                terms[f"shared_rel/{key}"] = sum(r for r in rels if r is not None)
+        cache["batch"] = batch
         return terms, cache
 
     def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
@@ -147,12 +177,14 @@ class GFactorCLObjective(MultiViewObjective):
             key = factor_key(members, rest)
             s, s_aug = h["s"][key], h_aug["s"][key]
             e_r = self.condition(e, rest, s[members[0]])
+            target = self.target_rows(f"shared/{key}", cache.get("batch", {}))
             for a, b in combinations(members, 2):
                 pk = pair_key(a, b)
+                ya, yb = (s_aug[a], s_aug[b]) if target is None else (target, target)
                 out[f"critic/shared_club/{key}/{pk}"] = nce_term(
                     self.shared_club[key][pk],
-                    torch.cat([s[a], e_r, s_aug[a]], 1).detach(),
-                    torch.cat([s[b], e_r, s_aug[b]], 1).detach(),
+                    torch.cat([s[a], e_r, ya], 1).detach(),
+                    torch.cat([s[b], e_r, yb], 1).detach(),
                     all_valid(masks, [a, b, *rest]))
         return out
 

@@ -5,7 +5,8 @@ One projection head h_i per view (size embedding_dim / M); for every unordered p
     L = sum_{i<j} NCE(h_i(e_i), h_j(e_j))
 
 with one separable critic per pair, on clean inputs. No intra-view stage, no CLUB, no
-unique/shared split. Embedding: the concatenated heads.
+unique/shared split. Embedding: the concatenated heads. With the relational proxy (the
+default) every head also predicts its view's relational target: + sum_i REL(h_i, T_i).
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ class SharedPairwiseObjective(MultiViewObjective):
                                                    masks[a] & masks[b])
             for a, b in self.pairs
         }
+        for n in self.names:  # relational proxy: each view head also predicts its target
+            rel = self.relational_term(h[n], f"view/{n}", batch, masks[n])
+            if rel is not None:
+                terms[f"view_rel/{n}"] = rel
         return terms, {"e": e, "h": h, "masks": masks}
+
+    def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
+        return {f"view/{n}": ((n,), h[-1].out_features) for n, h in self.view_heads.items()}
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
         return sum(terms.values())

@@ -7,8 +7,14 @@ from cookie.methods.base import IntraOnly, MultiViewObjective
 from cookie.methods.cookie import CookieObjective
 from cookie.methods.data import ViewSpec
 
+def _paper(cfg: MethodConfig) -> MethodConfig:
+    """The paper's CooKIE: augmentations as the task proxy, whatever the config says."""
+    return cfg.model_copy(update={"proxy": "augment", "output_scale": "none"})
+
+
 LEARNED_METHODS = {
     "cookie": lambda *a, **k: CookieObjective(*a, **k),
+    "cookie_paper": lambda specs, cfg, **k: CookieObjective(specs, _paper(cfg), **k),
     "cookie_no_pretrain": lambda *a, **k: CookieObjective(*a, pretrain=False, **k),
     "cookie_shared_only": lambda *a, **k: CookieObjective(*a, use_unique=False, **k),
     "cookie_unique_only": lambda *a, **k: CookieObjective(*a, use_shared=False, **k),

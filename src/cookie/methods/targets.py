@@ -1,0 +1,98 @@
+"""Relational targets: how regions relate inside a view, the task proxy y of relational methods.
+
+For a set of views S (one view for a unique block, a pair or subset for a shared block), the
+relational target of every region is its row of kernel-PCA coordinates of the views' similarity
+structure (see docs/method.md, "Relational task proxy"):
+
+    x_S(r)   the region's standardized inputs of the views in S, concatenated
+    K_S      RBF kernel, K(r, q) = exp(-||x_S(r) - x_S(q)||^2 / med), med = median squared
+             distance between regions (the median heuristic: no bandwidth to tune)
+    T_S      top-k kernel-PCA coordinates of the centred kernel: T_S T_S^T ~ H K_S H
+
+A block trained to predict T_S carries the similarity structure in a form a linear probe can
+read (a ridge on T_S is kernel ridge regression on K_S restricted to its top-k components).
+Beyond `landmarks` regions the coordinates come from the Nystroem approximation on a random
+landmark subset, so memory is O(n * landmarks) instead of O(n^2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def median_sq_distance(x: torch.Tensor, sample: int = 2048, seed: int = 0) -> float:
+    """Median squared Euclidean distance between distinct rows (on a row sample if large)."""
+    n = x.shape[0]
+    if n > sample:
+        gen = torch.Generator().manual_seed(seed)
+        x = x[torch.randperm(n, generator=gen)[:sample]]
+    d2 = torch.cdist(x, x).pow(2)
+    upper = d2[torch.triu(torch.ones_like(d2, dtype=torch.bool), diagonal=1)]
+    med = float(upper.median()) if upper.numel() else 0.0
+    return med if med > 0 else 1.0
+
+
+def rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """exp(-||a_i - b_j||^2 / bandwidth)."""
+    return torch.exp(-torch.cdist(a, b).pow(2) / bandwidth)
+
+
+def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
+                           seed: int = 0) -> torch.Tensor:
+    """(n, k) kernel-PCA coordinates of the median-heuristic RBF kernel of the rows of ``x``.
+
+    Exact (eigen-decomposition of the centred n x n kernel) for n <= ``landmarks``; otherwise the
+    Nystroem extension from ``landmarks`` random rows. Columns are ordered by decreasing
+    eigenvalue, each signed so that its largest-magnitude entry is positive (deterministic);
+    columns beyond the kernel's rank are zeros.
+    """
+    x = x.to(torch.float64)
+    n = x.shape[0]
+    bandwidth = median_sq_distance(x, seed=seed)
+    if n <= landmarks:
+        kern = rbf_kernel(x, x, bandwidth)
+        row = kern.mean(0, keepdim=True)
+        centred = kern - row - row.T + kern.mean()
+        w, u = torch.linalg.eigh(centred)
+        w, u = w.flip(0)[:k].clamp_min(0), u.flip(1)[:, :k]
+        coords = u * w.sqrt()
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(n, generator=gen)[:landmarks]
+        z = x[idx]
+        kmm = rbf_kernel(z, z, bandwidth)
+        col = kmm.mean(0, keepdim=True)
+        w, u = torch.linalg.eigh(kmm - col - col.T + kmm.mean())
+        w, u = w.flip(0)[:k], u.flip(1)[:, :k]
+        keep = w > 1e-9 * max(float(w[0]), 1e-300)
+        parts = []
+        for start in range(0, n, 8192):  # bounded memory: one chunk of the n x m kernel
+            knm = rbf_kernel(x[start:start + 8192], z, bandwidth)
+            knm = knm - knm.mean(1, keepdim=True) - col + kmm.mean()
+            parts.append(knm @ (u[:, keep] / w[keep].sqrt()))
+        coords = torch.cat(parts)  # T T^T = K_nm K_mm^-1 K_mn ~ K (Nystroem)
+        coords = coords - coords.mean(0, keepdim=True)
+    if coords.shape[1] < k:
+        coords = torch.cat([coords, coords.new_zeros(n, k - coords.shape[1])], 1)
+    sign = torch.sign(coords.gather(0, coords.abs().argmax(0, keepdim=True)))
+    sign[sign == 0] = 1
+    return (coords * sign).to(torch.float32)
+
+
+def relational_inputs(x: torch.Tensor, aux: torch.Tensor | None) -> torch.Tensor | None:
+    """The vector a view's similarity is measured on: its standardized features (vector views)
+    or its per-region statistics (image views with ``aux``); None for images without stats."""
+    if x.ndim == 2:
+        return x
+    return aux if aux is not None and aux.shape[1] else None
+
+
+def block_target(inputs: list[torch.Tensor], mask: torch.Tensor, k: int, landmarks: int,
+                 seed: int) -> torch.Tensor:
+    """Relational target of one block: kernel-PCA coordinates of the concatenated inputs of its
+    views, computed over the regions present in all of them (zeros elsewhere)."""
+    x = torch.cat(inputs, dim=1)
+    out = torch.zeros(x.shape[0], k)
+    if int(mask.sum()) >= 2:
+        out[mask] = kernel_pca_coordinates(x[mask], k, landmarks, seed)
+    return out
