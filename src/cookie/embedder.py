@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import ValidationError
 
-from cookie.config import AugmentConfig, MethodConfig
+from cookie.config import AugmentConfig, MethodConfig, format_validation_error, method_problem
 from cookie.dataset import RegionDataset
 from cookie.errors import ConfigError, CookieError, DataError
 from cookie.io.atomic import atomic_file
@@ -49,6 +50,25 @@ def _load_failure(exc: BaseException) -> str:
     if isinstance(exc, pickle.UnpicklingError) and text.startswith("Weights only load failed"):
         return "it holds Python objects, not only weights; refused by the weights-only loader"
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _check_state(expected: dict, state: dict) -> None:
+    """ValueError naming the first weight that model.pt lacks, has extra or shaped otherwise
+    than the model that model.json describes."""
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    shaped = [k for k in expected if k in state and hasattr(state[k], "shape")
+              and tuple(state[k].shape) != tuple(expected[k].shape)]
+    more = lambda keys: f" (+{len(keys) - 1} more)" if len(keys) > 1 else ""  # noqa: E731
+    if missing:
+        raise ValueError(f"{MODEL_FILE} lacks the weight {missing[0]!r}{more(missing)}")
+    if extra:
+        raise ValueError(f"{MODEL_FILE} has the weight {extra[0]!r}{more(extra)} that "
+                         f"{META_FILE}'s model has not")
+    if shaped:
+        k = shaped[0]
+        raise ValueError(f"weight {k!r} has shape {tuple(state[k].shape)} in {MODEL_FILE}, "
+                         f"{tuple(expected[k].shape)} in {META_FILE}'s model{more(shaped)}")
 
 
 def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any) -> str | None:
@@ -95,9 +115,18 @@ class CookieEmbedder:
 
     # ------------------------------------------------------------------ fitting
     def _method_config(self, dataset: RegionDataset) -> MethodConfig:
+        """The config's method settings with this embedder's parameters, checked to run on
+        the dataset's views."""
         base = dataset.config.method.model_dump()
         params = {k: v for k, v in self.params.items() if k != "augment"}
-        return MethodConfig.model_validate(base | params)
+        try:
+            cfg = MethodConfig.model_validate(base | params)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error("CookieEmbedder", exc)) from None
+        problem = method_problem(cfg, len(dataset.views))
+        if problem:
+            raise ConfigError(f"{dataset.config.source or 'CookieEmbedder'}: {problem}")
+        return cfg
 
     def fit(self, dataset: RegionDataset, checkpoint_dir: str | Path | None = None,
             resume: bool = False, progress: bool = False) -> CookieEmbedder:
@@ -264,10 +293,27 @@ class CookieEmbedder:
                 raise DataError(f"{directory / f}: model file not found")
         try:
             meta = json.loads((directory / META_FILE).read_text())
-            cfg = MethodConfig.model_validate(meta["method"])
             state = torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{directory}: unreadable model ({_load_failure(exc)})") from None
+        try:
+            return cls._from_saved(meta, state)
+        except KeyError as exc:
+            raise DataError(f"{directory}: unreadable model ({META_FILE} or {MODEL_FILE} lacks "
+                            f"the key {exc.args[0]!r})") from None
+        except ValidationError as exc:
+            raise DataError(f"{directory}: unreadable model "
+                            f"({format_validation_error(META_FILE, exc)})") from None
+        except Exception as exc:  # noqa: BLE001 - the two files disagree, or a wrong format
+            raise DataError(f"{directory}: {META_FILE} and {MODEL_FILE} do not match "
+                            f"({_load_failure(exc)})") from None
+
+    @classmethod
+    def _from_saved(cls, meta: dict, state: dict) -> CookieEmbedder:
+        """An embedder from the parsed model.json and the loaded model.pt state."""
+        if not isinstance(meta, dict) or not isinstance(state, dict):
+            raise TypeError(f"{META_FILE} must hold an object and {MODEL_FILE} a state dict")
+        cfg = MethodConfig.model_validate(meta["method"])
         self = cls(**meta["method"], augment=None)
         self.config_ = cfg
         self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]
@@ -277,9 +323,13 @@ class CookieEmbedder:
         if cfg.name == "raw":
             self.raw_mean_, self.raw_std_ = state["mean"].numpy(), state["std"].numpy()
             self.raw_columns_ = meta["raw_columns"]
+            if not len(self.raw_mean_) == len(self.raw_std_) == len(self.raw_columns_):
+                raise ValueError(f"{len(self.raw_columns_)} raw columns, "
+                                 f"{len(self.raw_mean_)} means, {len(self.raw_std_)} stds")
         else:
             objective = build_objective(cfg.name, self.specs_, cfg, self.augments_,
                                         self.encoder_choice_)
+            _check_state(objective.state_dict(), state)
             objective.load_state_dict(state)
             self.objective_ = objective.eval()
         return self
