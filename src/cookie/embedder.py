@@ -52,6 +52,17 @@ def _load_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def _check_finite_embeddings(chunk: np.ndarray, ids: pd.Index, method: str) -> None:
+    """A CookieError when some embedding is NaN or infinite: such a result is never written."""
+    bad = ~np.isfinite(chunk).all(axis=1)
+    if bad.any():
+        first = ids[int(np.flatnonzero(bad)[0])]
+        first = first.item() if isinstance(first, np.generic) else first
+        raise CookieError(f"method {method!r}: the embeddings of {int(bad.sum())} regions are "
+                          f"NaN or infinite (first: region {first!r}); training diverged or "
+                          "the inputs are too large (try a smaller method.lr or method.alpha)")
+
+
 def _check_state(expected: dict, state: dict) -> None:
     """ValueError naming the first weight that model.pt lacks, has extra or shaped otherwise
     than the model that model.json describes."""
@@ -252,8 +263,10 @@ class CookieEmbedder:
                 with torch.no_grad():
                     batch = _view_batch(views, start, stop, drop_views)
                     chunk = self.objective_.embed(batch).cpu().numpy()
+            chunk = chunk.astype(np.float32)
+            _check_finite_embeddings(chunk, ids[start:stop], self.config_.name)
             cols = [f"e{i:03d}" for i in range(chunk.shape[1])]
-            yield pd.DataFrame(chunk.astype(np.float32), index=ids[start:stop], columns=cols)
+            yield pd.DataFrame(chunk, index=ids[start:stop], columns=cols)
 
     def fit_transform(self, dataset: RegionDataset, **kwargs: Any) -> pd.DataFrame:
         return self.fit(dataset, **kwargs).transform(dataset)
