@@ -175,6 +175,13 @@ def reversed_grid_bounds(root: Path, cfg: dict, out: Path) -> Case:
                 ["config.toml", "regions.grid", "minx < maxx"], early=True)
 
 
+def grid_too_fine(root: Path, cfg: dict, out: Path) -> Case:
+    x, y = ORIGIN
+    cfg["regions"] = {"grid": {"size_m": 0.001, "bounds": [x, y, x + 400, y + 400]}}
+    return Case(fit_args(rewrite(root, cfg), out),
+                ["regions.grid", "size_m 0.001", "1.6e+11 cells", "larger size_m"], early=True)
+
+
 def raster_band_zero(root: Path, cfg: dict, out: Path) -> Case:
     write_raster(root / "dem.tif", (ORIGIN[0], ORIGIN[1], ORIGIN[0] + 400, ORIGIN[1] + 400))
     cfg["views"].append({"name": "dem", "kind": "raster", "path": "dem.tif", "bands": [0]})
@@ -310,7 +317,7 @@ CASES: list[Builder] = [
     probes_for_no_task, empty_probe_list, batch_of_one, embedding_too_small_cookie,
     embedding_too_small_gfactorcl, one_view_multiview_method, one_view_method_override,
     nan_alpha, infinite_temperature, infinite_lr, huge_width, infinite_augment_noise,
-    diverging_training, reversed_grid_bounds, raster_band_zero, empty_task_target,
+    diverging_training, reversed_grid_bounds, grid_too_fine, raster_band_zero, empty_task_target,
     string_flow_weights, overflowing_target, huge_literal_target, single_class_names_labels,
     too_few_folds_names_labels, h3_out_of_range, zero_tiles, zero_workers,
     negative_embed_batch, model_json_lacks_key, model_files_disagree,
