@@ -247,6 +247,7 @@ SINGLE_VIEW_METHODS = ("raw",)
 #: probe names of the evaluation (`cookie.evaluation.probes`), by task type
 REGRESSION_PROBES = ("ridge_cv", "random_forest")
 CLASSIFICATION_PROBES = ("logistic", "random_forest")
+PROBES = tuple(dict.fromkeys(REGRESSION_PROBES + CLASSIFICATION_PROBES))
 
 
 class MethodConfig(Strict):
@@ -294,7 +295,7 @@ class EvaluationConfig(Strict):
     repeats: int = Field(3, ge=1)
     spatial_folds: int = Field(5, ge=2)
     spatial: bool = Field(True, description="run the spatial-block protocol")
-    probes: list[Literal["ridge_cv", "random_forest", "logistic"]] | None = Field(
+    probes: list[Literal[PROBES]] | None = Field(  # type: ignore[valid-type]
         None, min_length=1,
         description="probes to run (ridge_cv, random_forest, logistic); default all"
     )
