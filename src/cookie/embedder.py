@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import ValidationError
 
-from cookie.config import AugmentConfig, MethodConfig
+from cookie.config import AugmentConfig, MethodConfig, format_validation_error, method_problem
 from cookie.dataset import RegionDataset
 from cookie.errors import ConfigError, CookieError, DataError, TrainingDiverged
 from cookie.io.atomic import atomic_file
@@ -84,6 +85,36 @@ def _record_difference(saved: dict, now: dict) -> str | None:
     return None
 
 
+def _check_finite_embeddings(chunk: np.ndarray, ids: pd.Index, method: str) -> None:
+    """A CookieError when some embedding is NaN or infinite: such a result is never written."""
+    bad = ~np.isfinite(chunk).all(axis=1)
+    if bad.any():
+        first = ids[int(np.flatnonzero(bad)[0])]
+        first = first.item() if isinstance(first, np.generic) else first
+        raise TrainingDiverged(f"method {method!r}: the embeddings of {int(bad.sum())} regions are "
+                          f"NaN or infinite (first: region {first!r}); training diverged or "
+                          "the inputs are too large (try a smaller method.lr or method.alpha)")
+
+
+def _check_state(expected: dict, state: dict) -> None:
+    """ValueError naming the first weight that model.pt lacks, has extra or shaped otherwise
+    than the model that model.json describes."""
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    shaped = [k for k in expected if k in state and hasattr(state[k], "shape")
+              and tuple(state[k].shape) != tuple(expected[k].shape)]
+    more = lambda keys: f" (+{len(keys) - 1} more)" if len(keys) > 1 else ""  # noqa: E731
+    if missing:
+        raise ValueError(f"{MODEL_FILE} lacks the weight {missing[0]!r}{more(missing)}")
+    if extra:
+        raise ValueError(f"{MODEL_FILE} has the weight {extra[0]!r}{more(extra)} that "
+                         f"{META_FILE}'s model has not")
+    if shaped:
+        k = shaped[0]
+        raise ValueError(f"weight {k!r} has shape {tuple(state[k].shape)} in {MODEL_FILE}, "
+                         f"{tuple(expected[k].shape)} in {META_FILE}'s model{more(shaped)}")
+
+
 def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any, record: dict,
                        max_epochs: int) -> str | None:
     """`last.ckpt` of an interrupted run, checked to load (weights only) into `module` and
@@ -120,16 +151,6 @@ def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any, record: d
     return str(path)
 
 
-def _check_finite_embeddings(chunk: np.ndarray, ids: pd.Index) -> None:
-    """The last guard against a diverged model: NaN/inf embeddings are never returned."""
-    bad = ~np.isfinite(chunk)
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise TrainingDiverged(
-            f"the model gives {int(bad.sum())} non-finite embedding values (first: region "
-            f"{ids[row]!r}); training diverged (lower lr or alpha); nothing written")
-
-
 def _view_batch(views: dict, start: int, stop: int,
                 drop_views: tuple[str, ...] = ()) -> dict[str, tuple]:
     """Rows ``start:stop`` of every view as the tensors `RegionTensors.gather` gives; dropped
@@ -158,9 +179,18 @@ class CookieEmbedder:
 
     # ------------------------------------------------------------------ fitting
     def _method_config(self, dataset: RegionDataset) -> MethodConfig:
+        """The config's method settings with this embedder's parameters, checked to run on
+        the dataset's views."""
         base = dataset.config.method.model_dump()
         params = {k: v for k, v in self.params.items() if k != "augment"}
-        return MethodConfig.model_validate(base | params)
+        try:
+            cfg = MethodConfig.model_validate(base | params)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error("CookieEmbedder", exc)) from None
+        problem = method_problem(cfg, len(dataset.views))
+        if problem:
+            raise ConfigError(f"{dataset.config.source or 'CookieEmbedder'}: {problem}")
+        return cfg
 
     def fit(self, dataset: RegionDataset, checkpoint_dir: str | Path | None = None,
             resume: bool = False, progress: bool = False) -> CookieEmbedder:
@@ -301,9 +331,10 @@ class CookieEmbedder:
                     batch = _view_batch(views, start, stop, drop_views)
                     emb = self.objective_.embed(batch) * self.objective_.output_scale
                     chunk = emb.cpu().numpy()
-            _check_finite_embeddings(chunk, ids[start:stop])
+            chunk = chunk.astype(np.float32)
+            _check_finite_embeddings(chunk, ids[start:stop], self.config_.name)
             cols = [f"e{i:03d}" for i in range(chunk.shape[1])]
-            yield pd.DataFrame(chunk.astype(np.float32), index=ids[start:stop], columns=cols)
+            yield pd.DataFrame(chunk, index=ids[start:stop], columns=cols)
 
     def fit_transform(self, dataset: RegionDataset, **kwargs: Any) -> pd.DataFrame:
         return self.fit(dataset, **kwargs).transform(dataset)
@@ -343,10 +374,27 @@ class CookieEmbedder:
                 raise DataError(f"{directory / f}: model file not found")
         try:
             meta = json.loads((directory / META_FILE).read_text())
-            cfg = MethodConfig.model_validate(meta["method"])
             state = torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{directory}: unreadable model ({_load_failure(exc)})") from None
+        try:
+            return cls._from_saved(meta, state)
+        except KeyError as exc:
+            raise DataError(f"{directory}: unreadable model ({META_FILE} or {MODEL_FILE} lacks "
+                            f"the key {exc.args[0]!r})") from None
+        except ValidationError as exc:
+            raise DataError(f"{directory}: unreadable model "
+                            f"({format_validation_error(META_FILE, exc)})") from None
+        except Exception as exc:  # noqa: BLE001 - the two files disagree, or a wrong format
+            raise DataError(f"{directory}: {META_FILE} and {MODEL_FILE} do not match "
+                            f"({_load_failure(exc)})") from None
+
+    @classmethod
+    def _from_saved(cls, meta: dict, state: dict) -> CookieEmbedder:
+        """An embedder from the parsed model.json and the loaded model.pt state."""
+        if not isinstance(meta, dict) or not isinstance(state, dict):
+            raise TypeError(f"{META_FILE} must hold an object and {MODEL_FILE} a state dict")
+        cfg = MethodConfig.model_validate(meta["method"])
         self = cls(**meta["method"], augment=None)
         self.config_ = cfg
         self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]
@@ -356,9 +404,13 @@ class CookieEmbedder:
         if cfg.name == "raw":
             self.raw_mean_, self.raw_std_ = state["mean"].numpy(), state["std"].numpy()
             self.raw_columns_ = meta["raw_columns"]
+            if not len(self.raw_mean_) == len(self.raw_std_) == len(self.raw_columns_):
+                raise ValueError(f"{len(self.raw_columns_)} raw columns, "
+                                 f"{len(self.raw_mean_)} means, {len(self.raw_std_)} stds")
         else:
             objective = build_objective(cfg.name, self.specs_, cfg, self.augments_,
                                         self.encoder_choice_)
+            _check_state(objective.state_dict(), state)
             objective.load_state_dict(state)
             self.objective_ = objective.eval()
         return self

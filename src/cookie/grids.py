@@ -18,6 +18,8 @@ from cookie.io.readers import metric_crs_for, read_vector, repair_geometries, to
 
 log = logging.getLogger(__name__)
 REGION_INDEX = "region_id"
+#: most square cells a grid may have (a typo in size_m must not exhaust the memory)
+MAX_GRID_CELLS = 5_000_000
 WGS84 = CRS.from_epsg(4326)
 
 
@@ -64,6 +66,9 @@ def regions_from_grid(rc: RegionsConfig, crs: str | None) -> gpd.GeoDataFrame:
     eps = 1e-9 * max(abs(maxx), abs(maxy), 1.0)
     ncol = max(1, int(np.ceil((maxx - minx - eps) / size)))
     nrow = max(1, int(np.ceil((maxy - miny - eps) / size)))
+    if nrow * ncol > MAX_GRID_CELLS:
+        raise ConfigError(f"regions.grid: size_m {size:g} gives {nrow * ncol:.3g} cells over "
+                          f"the extent, more than {MAX_GRID_CELLS:.0e}; use a larger size_m")
     rows, cols = np.divmod(np.arange(nrow * ncol), ncol)
     x0 = minx + cols * size
     y1 = maxy - rows * size

@@ -55,6 +55,8 @@ TILED_KINDS = {
 GUARDED_KINDS = {"points", "lines"}
 #: how far (m) beyond its regions' bounding box a tile's feature window reaches
 WINDOW_MARGIN_M = 1.0
+#: seconds `cookie featurize --scheduler tcp://...` waits for the cluster to answer
+CONNECT_TIMEOUT_S = 10.0
 
 Runner = Callable[[list[tuple]], list]
 
@@ -68,11 +70,13 @@ def tile_keys(regions: gpd.GeoDataFrame, size_m: float | None = None,
         raise ConfigError("give exactly one of a tile size in metres or an H3 resolution")
     points = shapely.point_on_surface(regions.geometry.to_numpy())
     if size_m is not None:
-        if size_m <= 0:
-            raise ConfigError(f"tile size must be positive, got {size_m}")
+        if not (np.isfinite(size_m) and size_m > 0):
+            raise ConfigError(f"tile size must be a positive number of metres, got {size_m}")
         xy = shapely.get_coordinates(points)
         corner = np.floor(xy / size_m) * size_m
         return np.array([f"E{x:.0f}_N{y:.0f}" for x, y in corner], dtype=object)
+    if not 0 <= int(h3_resolution) <= 15:
+        raise ConfigError(f"H3 resolution must be 0..15, got {h3_resolution}")
     import h3
 
     lonlat = shapely.get_coordinates(
@@ -149,6 +153,19 @@ def _is_address(scheduler: str | None) -> bool:
     return bool(scheduler) and "://" in str(scheduler)
 
 
+def connect(address: str):
+    """A `distributed.Client` of the running cluster at `address`; a ConfigError when it
+    does not answer within ``CONNECT_TIMEOUT_S``."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - timeouts, refusals, bad addresses
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"--scheduler {address}: cannot reach a dask scheduler there within "
+                          f"{CONNECT_TIMEOUT_S:g} s ({msg})") from None
+
+
 @contextlib.contextmanager
 def dask_runner(scheduler: str | None = None, workers: int = 1) -> Iterator[Runner]:
     """A function that runs a list of calls ``(func, *args)`` with dask and returns their
@@ -190,7 +207,7 @@ def dask_runner(scheduler: str | None = None, workers: int = 1) -> Iterator[Runn
                 dashboard_address=":0", silence_logs=logging.WARNING))
             client = stack.enter_context(Client(cluster))
         else:
-            client = stack.enter_context(Client(scheduler))
+            client = stack.enter_context(connect(scheduler))
 
         def run_client(calls: list[tuple]) -> list:
             # frames go to the workers in one scatter, not inside the task graph

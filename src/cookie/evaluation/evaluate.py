@@ -333,6 +333,7 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
     rows: list[dict[str, Any]] = []
     preds: dict[PredKey, pd.DataFrame] = {}
     targets = {t.name: task_target(t, labels) for t in tasks}
+    labels_source = labels.attrs.get("source", "labels")  # what task errors are about
 
     labeled_any = pd.Index([])
     for y in targets.values():
@@ -377,8 +378,8 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
         needed = max([cfg.folds, cfg.spatial_folds]
                      + ([cfg.literature_splits] if cfg.literature else []))
         if task.type != "clustering" and len(ids) < needed:
-            raise DataError(f"{source}: task {task.name!r} has {len(ids)} regions with "
-                            f"embeddings, fewer than the {needed} folds asked for")
+            raise DataError(f"{labels_source}: task {task.name!r} has {len(ids)} labeled "
+                            f"regions with embeddings, fewer than the {needed} folds asked for")
         if task.type == "regression":
             yf = yv.to_numpy(dtype=float)
             if np.all(yf == yf[0]):
@@ -404,14 +405,14 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
             yc = _class_labels(yv)
             classes, counts = np.unique(yc, return_counts=True)
             if len(classes) < 2:
-                raise DataError(f"{source}: task {task.name!r} has a single class")
+                raise DataError(f"{labels_source}: task {task.name!r} has a single class")
             if counts.max() < cfg.folds:
-                raise DataError(f"{source}: task {task.name!r}: every class has fewer than "
+                raise DataError(f"{labels_source}: task {task.name!r}: every class has fewer than "
                                 f"{cfg.folds} regions; cannot stratify")
             small = classes[counts < cfg.folds]
             if len(small):
                 log.warning("%s: task %r: %d classes have fewer regions than the %d folds "
-                            "(e.g. %s); they cannot appear in every fold", source, task.name,
+                            "(e.g. %s); they cannot appear in every fold", labels_source, task.name,
                             len(small), cfg.folds, _plain(small[0]))
             say(f"{task.name}: stratified protocol ({cfg.folds}-fold x {cfg.repeats})")
             for res in P.classification_protocol(X, yc, cfg.folds, cfg.repeats, cfg.seed,
@@ -420,7 +421,7 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
         elif task.type == "clustering":
             yc = _class_labels(yv)
             if len(np.unique(yc)) < 2:
-                raise DataError(f"{source}: task {task.name!r} has a single class")
+                raise DataError(f"{labels_source}: task {task.name!r} has a single class")
             say(f"{task.name}: k-means clustering ({P.N_KMEANS_SEEDS} seeds)")
             add(task, ids, P.clustering_protocol(X, yc, cfg.seed))
         else:  # pragma: no cover - TaskConfig validates the type

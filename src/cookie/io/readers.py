@@ -172,7 +172,13 @@ def plain_scalar(value: object) -> object:
 
 
 def check_finite(frame: pd.DataFrame, path: Path | str) -> None:
-    """DataError naming the first column with NaN or infinite values and its first region."""
+    """DataError naming the first column that is not numeric, or holds NaN or infinite values
+    (and its first region)."""
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if text:
+        sample = frame[text[0]].dropna()
+        like = f" (values like {plain_scalar(sample.iloc[0])!r})" if len(sample) else ""
+        raise DataError(f"{path}: column {text[0]!r} is not numeric{like}")
     values = frame.to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():

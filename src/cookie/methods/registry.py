@@ -7,6 +7,7 @@ from cookie.methods.base import IntraOnly, MultiViewObjective
 from cookie.methods.cookie import CookieObjective
 from cookie.methods.data import ViewSpec
 
+
 def _paper(cfg: MethodConfig) -> MethodConfig:
     """The paper's CooKIE: augmentations as the task proxy, whatever the config says."""
     return cfg.model_copy(update={"proxy": "augment", "output_scale": "none"})
