@@ -278,9 +278,6 @@ class MethodConfig(Strict):
     relational_weight: float = Field(1.0, ge=0, description="weight of the relational terms")
     landmarks: int = Field(2048, ge=16, description="regions beyond which relational targets "
                            "use the Nystroem approximation on this many landmarks")
-    output_scale: Literal["unit", "none"] = Field(
-        "unit", description="`unit`: one global factor gives the embedding a mean per-dimension "
-        "variance of 1 on the training regions; `none`: the heads' raw scale (cookie_paper)")
     seed: int = Field(0, ge=0, le=SEED_MAX)
     accelerator: str = "cpu"
     devices: int | str = 1

@@ -250,20 +250,9 @@ class CookieEmbedder:
                                 shuffle=True, seed=cfg.seed)
         trainer.fit(module, loader, ckpt_path=ckpt, weights_only=True)
         self.objective_ = objective.eval()
-        if objective.cfg.output_scale == "unit":  # cookie_paper keeps the heads' own scale
-            self._fit_output_scale(dataset)
         self.global_rank_ = trainer.global_rank  # under DDP, only rank 0 writes outputs
         self.final_terms_ = dict(module.last_terms)
         return self
-
-    def _fit_output_scale(self, dataset: RegionDataset) -> None:
-        """One global factor so that the embedding's mean per-dimension variance over the
-        training regions is 1 (the scale of a standardized feature table; geometry kept)."""
-        self.objective_.output_scale.fill_(1.0)
-        emb = self.transform(dataset).to_numpy(dtype=np.float64)
-        mean_var = float(emb.var(axis=0).mean()) if len(emb) > 1 else 0.0
-        if np.isfinite(mean_var) and mean_var > 0:
-            self.objective_.output_scale.fill_(1.0 / np.sqrt(mean_var))
 
     def _fit_raw(self, dataset: RegionDataset) -> None:
         frame = self._raw_frame(dataset)
@@ -329,8 +318,7 @@ class CookieEmbedder:
             else:
                 with torch.no_grad():
                     batch = _view_batch(views, start, stop, drop_views)
-                    emb = self.objective_.embed(batch) * self.objective_.output_scale
-                    chunk = emb.cpu().numpy()
+                    chunk = self.objective_.embed(batch).cpu().numpy()
             chunk = chunk.astype(np.float32)
             _check_finite_embeddings(chunk, ids[start:stop], self.config_.name)
             cols = [f"e{i:03d}" for i in range(chunk.shape[1])]

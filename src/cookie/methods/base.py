@@ -77,8 +77,6 @@ class MultiViewObjective(nn.Module):
             n: SeparableCritic(d, d, cfg.critic_dim, cfg.temperature, shared=True)
             for n in self.names
         })
-        #: global factor applied to `embed` by the estimator (see MethodConfig.output_scale)
-        self.register_buffer("output_scale", torch.tensor(1.0))
         #: relational targets per block key (region position -> row), set by `set_targets`
         self.targets: dict[str, torch.Tensor] = {}
 

@@ -10,7 +10,7 @@ from cookie.methods.data import ViewSpec
 
 def _paper(cfg: MethodConfig) -> MethodConfig:
     """The paper's CooKIE: augmentations as the task proxy, whatever the config says."""
-    return cfg.model_copy(update={"proxy": "augment", "output_scale": "none"})
+    return cfg.model_copy(update={"proxy": "augment"})
 
 
 LEARNED_METHODS = {
