@@ -264,6 +264,20 @@ def test_stale_staging_of_dead_runs_is_removed(trained, tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == sorted(["run", *(p.name for p in keep)])
 
 
+def test_earlier_output_left_aside_by_a_kill_is_put_back(trained, tmp_path: Path) -> None:
+    """A run killed between moving the earlier output aside and its own into place leaves
+    the earlier one as `.run.old-*`: the next run puts it back instead of removing it."""
+    old = tmp_path / ".run.old-4194304-0badc0de"
+    old.mkdir()
+    (old / MARKER).write_text(json.dumps({"format": "cookie-output"}))
+    (old / "run.json").write_text("{}")
+    fit = ["fit", trained["config"], "--out", tmp_path / "run", "--no-evaluate",
+           "--cache-dir", trained["cache"]]
+    assert "pass --overwrite" in one_error_line(invoke(*fit))
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+    assert (tmp_path / "run" / "run.json").read_text() == "{}"
+
+
 def test_checkpoint_of_interrupted_run_is_kept_without_resume(trained, tmp_path: Path) -> None:
     ckpt = tmp_path / ".run.checkpoints" / "last.ckpt"
     ckpt.parent.mkdir()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import signal
 import sys
 import threading
@@ -271,7 +270,7 @@ def experiment(
     seeds: int = typer.Option(5, help="number of training seeds (0..n-1)"),
     out: Path = typer.Option(Path("runs/experiments"), "--out", "-o",
                              help="folder for results (<name>_<experiment>.md / .png); "
-                             "re-running resumes an interrupted run's finished cells"),
+                             "finished cells (<name>_<experiment>/cells) are always reused"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
     overwrite: bool = typer.Option(False, help="replace this experiment's earlier results "
                                    "in --out"),
@@ -290,8 +289,6 @@ def experiment(
     stem = experiment_stem(cfg.name, name)
     with output_files([out / f"{stem}.md", out / f"{stem}.png"], overwrite,
                       [cfg.source, *data_files(cfg)]) as (md, png):
-        if overwrite and (out / f"{stem}.md").exists():  # finished before: start over
-            shutil.rmtree(out / stem / "cells", ignore_errors=True)
         ds = load_dataset(cfg, cache_dir=cache_dir)
         from rich.progress import Progress
 

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -186,6 +187,37 @@ def remove_stale(target: Path) -> list[Path]:
     return removed
 
 
+def restore_orphan(target: Path) -> Path | None:
+    """Put back an earlier output of ours that a run killed mid-replacement left as
+    ``.<name>.old-*`` with no ``target`` (call it holding the lock, before `remove_stale`)."""
+    if target.exists():
+        return None
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.old-\d+-[0-9a-f]{{8}}")
+    olds = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir()
+            and is_our_output(p)]
+    if not olds:
+        return None
+    newest = max(olds, key=lambda p: p.stat().st_mtime)
+    os.replace(newest, target)
+    return target
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while outputs are moved into place (a handler raising
+    between two renames would leave neither the old output nor the new one in place)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError):  # not POSIX
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _disk_error(exc: BaseException, target: Path) -> DataError | None:
     """One line for a full or read-only disk met while a run writes (None for other errors)."""
     if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
@@ -248,6 +280,7 @@ def output_dir(target: str | Path, overwrite: bool = False, inputs: Iterable[str
     _check_inputs_outside(target, inputs)
     _make_parent(target)
     with OutputLock(target):  # creating its file also proves that the parent is writable
+        restore_orphan(target)
         _check_folder_target(target, overwrite)  # again, now that no other run can write it
         remove_stale(target)
         staging = Staging(target)
@@ -257,7 +290,8 @@ def output_dir(target: str | Path, overwrite: bool = False, inputs: Iterable[str
             (tmp / MARKER).write_text(json.dumps(
                 {"format": FORMAT, "version": 1, "what": what,
                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
-            _replace_folder(tmp, target)
+            with _signals_held():
+                _replace_folder(tmp, target)
         except BaseException as exc:
             if staging.staged:
                 _discard(staging.path)
@@ -298,8 +332,9 @@ def output_files(targets: Sequence[str | Path], overwrite: bool = False,
                 remove_stale(path)
                 staged.append(_stage_name(path))
             yield list(staged)
-            for tmp, path in zip(staged, paths, strict=True):
-                os.replace(tmp, path)
+            with _signals_held():
+                for tmp, path in zip(staged, paths, strict=True):
+                    os.replace(tmp, path)
         except BaseException as exc:
             for tmp in staged:
                 _discard(tmp)
