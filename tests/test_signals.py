@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -172,23 +173,33 @@ def test_failing_view_in_a_forked_worker_leaves_no_pool_behind(tmp_path: Path) -
     traceback at exit: the pool, shut down without waiting, was still closing its wake-up
     pipe when the interpreter's exit hook wrote to it. Now the pool is gone (workers ended,
     manager thread joined) by the time the error reaches the caller."""
-    import multiprocessing
-    import threading
+    config = layered_dataset(tmp_path / "data", n_polygons=2000, bad_worker_view=True)
+    # a fresh interpreter: forked workers are used only while the process has one thread
+    res = subprocess.run([sys.executable, "-c", POOL_CHECK, str(config)], capture_output=True,
+                         text=True, timeout=120, env=quiet_env(tmp_path / "tmp"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.split() == ["forked", "raised", "children=[]", "managers=[]"], res.stdout
 
-    from cookie.config import load_config
-    from cookie.errors import DataError
-    from cookie.features import featurize_all, fork_is_safe
-    from cookie.regions import load_regions
 
-    cfg = load_config(layered_dataset(tmp_path / "data", n_polygons=2000,
-                                      bad_worker_view=True))
-    regions = load_regions(cfg)
-    if not fork_is_safe():
-        pytest.skip("forked workers are not used here (not Linux, or other threads alive)")
-    with pytest.raises(DataError, match="pts.gpkg"):
-        featurize_all(cfg.views, regions, workers=2)
-    assert multiprocessing.active_children() == []
-    assert not [t for t in threading.enumerate() if "ExecutorManager" in type(t).__name__]
+POOL_CHECK = """
+import multiprocessing, sys, threading
+from cookie.config import load_config
+from cookie.errors import DataError
+from cookie.features import featurize_all, fork_is_safe
+from cookie.regions import load_regions
+
+cfg = load_config(sys.argv[1])
+regions = load_regions(cfg)
+print("forked" if fork_is_safe() else "threads")
+try:
+    featurize_all(cfg.views, regions, workers=2)
+except DataError as exc:
+    assert "pts.gpkg" in str(exc), exc
+    print("raised")
+print(f"children={multiprocessing.active_children()}".replace(" ", ""))
+print("managers=" + str([t.name for t in threading.enumerate()
+                         if "ExecutorManager" in type(t).__name__]).replace(" ", ""))
+"""
 
 
 def test_failing_view_in_a_forked_worker_is_one_line(tmp_path: Path) -> None:
