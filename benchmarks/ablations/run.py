@@ -3,7 +3,8 @@
     python benchmarks/ablations/run.py [--seeds 5] [--datasets manhattan180 helsinki ...]
 
 Each experiment is exactly `cookie experiment NAME CONFIG --seeds N --out
-benchmarks/results/experiments` (resumable: finished (variant, seed) cells are kept). This
+benchmarks/results/experiments --overwrite` (resumable: finished (variant, seed) cells are
+kept; --overwrite replaces the committed Markdown and picture). This
 script runs them all and joins their Markdown into benchmarks/results/ablations.md.
 """
 
@@ -57,7 +58,7 @@ def main() -> None:
     for ds in args.datasets:
         for name in args.experiments:
             cmd = [cookie, "experiment", name, CONFIGS[ds], "--seeds", str(args.seeds),
-                   "--out", str(out)]
+                   "--out", str(out), "--overwrite"]
             print("$", " ".join(cmd[1:]), flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
             part = out / f"{ds}_{name}.md"

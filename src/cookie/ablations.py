@@ -116,6 +116,31 @@ def run_experiment(name: str, ds: RegionDataset, seeds: list[int], out_dir: Path
     return pd.concat(tables, ignore_index=True)
 
 
+def experiment_stem(dataset_name: str, experiment: str) -> str:
+    """File stem of an experiment's results, ``<dataset>_<experiment>``, with the dataset's
+    name reduced to letters, digits, '.', '_' and '-' (so a name like '../x' cannot lead the
+    files out of --out)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset_name).strip(".-") or "dataset"
+    return f"{safe}_{experiment}"
+
+
+def write_experiment(name: str, ds: RegionDataset, seeds: int, run_dir: Path, md: Path,
+                     png: Path, progress: Callable[[str], None] = print) -> str:
+    """Run (or resume) experiment ``name`` with cells under ``run_dir``, write its picture to
+    ``png`` and its Markdown to ``md`` (staged paths: the text links the picture by
+    ``run_dir.name``); returns the Markdown."""
+    results = run_experiment(name, ds, list(range(seeds)), run_dir, progress=progress)
+    summary = summarize(results)
+    title = f"{name} on {ds.config.name}"
+    plot_experiment(name, summary, png, title)
+    text = "\n".join([f"### {title} ({seeds} seeds)", "", *markdown_table(summary), "",
+                      *(["Which views each task depends on (change against all views):", "",
+                         *dependence_lines(summary), ""] if name == "dropout" else []),
+                      f"![{name}]({run_dir.name}.png)", ""])
+    md.write_text(text)
+    return text
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of each cell's main score per task and protocol/probe."""
     from cookie.evaluation.evaluate import MAIN_METRIC

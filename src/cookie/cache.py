@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cookie.io.atomic import atomic_file
+from cookie.errors import ConfigError
+from cookie.io.atomic import atomic_file, resolve_path
 from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,11 @@ log = logging.getLogger(__name__)
 
 class FeatureCache:
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+        """A cache in folder ``root`` (created on first use); a file or a symlink loop there
+        is a `ConfigError`, before any featurizing."""
+        self.root = resolve_path(root, "cache folder")
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"--cache-dir {root}: is a file, not a folder")
 
     def _path(self, key: str, name: str) -> Path:
         return self.root / f"{name}-{key}.npz"

