@@ -55,7 +55,7 @@ def main() -> None:
     cookie = runs[args.methods[0]]
     raw = run_seeds(ds, "raw", [0])
     total = time.perf_counter() - t0
-    agg, raw_agg = cookie.aggregate(), raw.aggregate()
+    raw_agg = raw.aggregate()
     aggs = {m: r.aggregate() for m, r in runs.items()}
 
     args.out.mkdir(parents=True, exist_ok=True)

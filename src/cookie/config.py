@@ -263,8 +263,8 @@ class MethodConfig(Strict):
     temperature: float = Field(0.1, gt=0)
     alpha: float = Field(1.0, ge=0, description="weight of the intra-view loss in stage 2")
     pretrain_epochs: int = Field(20, ge=0)
-    epochs: int = Field(20, ge=1, description="stage-2 epochs (default set on the demo data, "
-                        "see benchmarks/results/budget.md)")
+    epochs: int = Field(100, ge=1, description="stage-2 epochs: a fixed budget, the same for "
+                        "every dataset (see benchmarks/results/defaults.md)")
     batch_size: int = Field(0, ge=0, description="global batch (under DDP each of the W "
                             "processes loads batch_size // W); 0 = full batch")
     lr: float = Field(1e-3, gt=0)
