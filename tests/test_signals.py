@@ -118,6 +118,7 @@ def layered_dataset(root: Path, n_polygons: int, bad_worker_view: bool) -> Path:
     cfg["views"] += [{"name": "lu", "kind": "polygons", "path": "lu.gpkg", "class_column": "lu"},
                      {"name": "pts", "kind": "points", "path": "pts.gpkg",
                       "class_column": "cat"}]
+    cfg.setdefault("method", {})["embedding_dim"] = 20  # 4 views: CooKIE needs 10 blocks
     return write_config(config, cfg)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -41,7 +42,7 @@ def test_diverged_training_exits_2_naming_term_and_epoch(tmp_path: Path) -> None
     res = fit(config, runs / "run")  # evaluation on: it used to name a missing file
     assert res.exit_code == 2, res.output
     line = error_line(res.output)
-    assert "training diverged" in line and "is nan at epoch 2 of 3" in line
+    assert "training diverged" in line and re.search(r"is (nan|inf) at epoch 2 of 3", line)
     assert "loss term '" in line and "embeddings.parquet" not in line
     assert not runs.exists() or list(runs.iterdir()) == [], "diverged run left files"
 
@@ -50,7 +51,7 @@ def test_infinite_alpha_is_refused_by_config_validation(tmp_path: Path) -> None:
     config, _ = make_dataset(tmp_path / "data")
     res = fit(config, tmp_path / "runs" / "run", "--alpha", "inf", "--no-evaluate")
     assert res.exit_code == 2, res.output
-    assert "config.toml: alpha: Input should be a finite number" in error_line(res.output)
+    assert "config.toml: method.alpha: Input should be a finite number" in error_line(res.output)
     assert not (tmp_path / "runs" / "run").exists()
 
 
@@ -64,7 +65,7 @@ def test_transform_refuses_non_finite_embeddings(tmp_path: Path) -> None:
     model = CookieEmbedder().fit(ds)
     with torch.no_grad():
         next(model.objective_.parameters()).fill_(float("nan"))
-    with pytest.raises(TrainingDiverged, match="non-finite embedding values"):
+    with pytest.raises(TrainingDiverged, match="NaN or infinite"):
         model.transform(ds)
 
 
@@ -155,7 +156,6 @@ REFUSED_RESUMES = [
     (["--seed", "5", "--epochs", "6"], "method seed is 0 there, 5 here"),
     (["--alpha", "0.5", "--epochs", "6"], "method alpha is 1.0 there, 0.5 here"),
     (["--pretrain-epochs", "1", "--epochs", "6"], "method pretrain_epochs is 0 there, 1 here"),
-    (["--epochs", "3"], "has 3 epochs done and this run asks for 3"),
     (["--epochs", "2"], "has 3 epochs done and this run asks for 2"),
 ]
 

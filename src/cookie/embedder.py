@@ -119,8 +119,8 @@ def _check_state(expected: dict, state: dict) -> None:
 def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any, record: dict,
                        max_epochs: int) -> str | None:
     """`last.ckpt` of an interrupted run, checked to load (weights only) into `module` and
-    to come from this very run (``record``) with epochs left to train; None, with a warning,
-    when there is none."""
+    to come from this very run (``record``) with no more epochs done than asked; None, with a
+    warning, when there is none."""
     path = Path(checkpoint_dir) / "last.ckpt" if checkpoint_dir is not None else None
     if path is None or not path.is_file():
         log.warning("%s: no checkpoint to resume from; training from the start", path)
@@ -145,7 +145,7 @@ def _resume_checkpoint(checkpoint_dir: str | Path | None, module: Any, record: d
         raise DataError(f"{path}: cannot resume from this checkpoint ({_load_failure(exc)}); "
                         "delete it or run without --resume") from None
     done = int(state.get("epoch", -1)) + 1
-    if done >= max_epochs:
+    if done > max_epochs:  # equal: training is over, the run only has its outputs to write
         raise ConfigError(f"{path}: cannot resume, the checkpoint has {done} epochs done and "
                           f"this run asks for {max_epochs} in all; ask for more epochs or run "
                           "without --resume")
