@@ -125,3 +125,29 @@ def test_paper_proxy_keeps_augmentations() -> None:
     assert obj.targets == {}
     terms, _ = obj.terms(batch, stage=2)
     assert "unique_nce/v0" in terms and not any("_rel/" in k for k in terms)
+
+
+def test_cookie_paper_ignores_the_relational_setting() -> None:
+    """`cookie_paper` is the paper's objective whatever `proxy` says, and its terms equal
+    those of CooKIE with the augmentation proxy at the same seed."""
+    from cookie.methods.registry import build_objective
+
+    specs = [ViewSpec(f"v{i}", "table", (2,), 0) for i in range(2)]
+    cfg = MethodConfig(embedding_dim=6, encoder_dim=4, hidden_dim=8, critic_dim=4)
+    assert cfg.proxy == "relational"
+    torch.manual_seed(0)
+    paper = build_objective("cookie_paper", specs, cfg)
+    torch.manual_seed(0)
+    augment = CookieObjective(specs, cfg.model_copy(update={"proxy": "augment"}))
+    batch = _batch(specs)
+    for obj in (paper, augment):
+        obj.set_targets({n: batch[n][0] for n in obj.names}, {n: None for n in obj.names},
+                        {n: batch[n][2] for n in obj.names})
+    assert paper.cfg.proxy == "augment" and paper.targets == {}
+    torch.manual_seed(2)
+    t_paper, _ = paper.terms(batch, stage=2)
+    torch.manual_seed(2)
+    t_aug, _ = augment.terms(batch, stage=2)
+    assert t_paper.keys() == t_aug.keys()
+    for k in t_paper:
+        assert t_paper[k].item() == pytest.approx(t_aug[k].item(), abs=1e-7)
