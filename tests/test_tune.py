@@ -162,3 +162,10 @@ def test_cli_tune_writes_report_and_refuses_bad_input(tmp_path: Path) -> None:
         assert words in r.output and "Traceback" not in r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
         assert not bad.exists()
+
+
+def test_classes_too_small_for_the_folds_is_one_data_error() -> None:
+    y, fit, space = _fake_problem(n=20, task_type="classification")
+    y[:] = np.repeat(np.arange(10), 2)  # every class has 2 regions: no 3 stratified folds
+    with pytest.raises(T.DataError, match="task 't': cannot make 3 folds of 20 regions"):
+        T.tune_task("t", "classification", y, T.SettingCache(fit), space, 2, 3, 2)

@@ -119,13 +119,14 @@ def probe_score(task_type: str, X: np.ndarray, y: np.ndarray, train: np.ndarray,
 
 def split(task_type: str, y: np.ndarray, k: int, seed: int) -> list[Fold]:
     """k shuffled folds of the rows of ``y`` (stratified for classification)."""
-    if len(y) < k:
-        raise ValueError(f"cannot make {k} folds of {len(y)} regions")
-    if task_type == "classification":
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*least populated class.*")
-            return stratified_folds(y, k, 1, seed)
-    return shuffled_folds(len(y), k, 1, seed)
+    try:
+        if task_type == "classification":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*least populated class.*")
+                return stratified_folds(y, k, 1, seed)
+        return shuffled_folds(len(y), k, 1, seed)
+    except ValueError as exc:  # too few regions (or members per class) for k folds
+        raise DataError(f"cannot make {k} folds of {len(y)} regions ({exc})") from None
 
 
 def inner_score(task_type: str, X: np.ndarray, y: np.ndarray, train: np.ndarray, k: int,
@@ -265,8 +266,23 @@ def tune_task(task: str, task_type: str, y: pd.Series, cache: SettingCache,
     if n < outer_folds or n - n // outer_folds < 2 * inner_folds:
         raise DataError(f"task {task!r}: {n} labeled regions are too few for {outer_folds} "
                         f"outer x {inner_folds} inner folds")
+    try:
+        return _tune_task(task, task_type, y.index, yv, cache, space, trials, outer_folds,
+                          inner_folds, seed, sampler, score, say)
+    except DataError as exc:
+        if str(exc).startswith(f"task {task!r}"):
+            raise
+        raise DataError(f"task {task!r}: {exc}") from None
+
+
+def _tune_task(task: str, task_type: str, ids: pd.Index, yv: np.ndarray, cache: SettingCache,
+               space: dict[str, tuple], trials: int, outer_folds: int, inner_folds: int,
+               seed: int, sampler: str, score: Score,
+               say: Callable[[str], None]) -> TaskTuning:
+    """`tune_task` on the task's label array ``yv`` (rows: ``ids``)."""
+    import optuna
+
     outer = split(task_type, yv, outer_folds, seed)
-    ids = y.index
 
     def matrix(setting: int) -> np.ndarray:
         emb = cache.embeddings[setting]
