@@ -1,4 +1,4 @@
-"""The `cookie` command line: fit, embed, evaluate, prepare, demo, profile."""
+"""The `cookie` command line: fit, embed, evaluate, prepare, demo, profile, tune."""
 
 from __future__ import annotations
 
@@ -356,6 +356,97 @@ def profile(
                              isolate=isolate, cache_dir=cache_dir, budget_s=budget,
                              threads=threads, say=console.print, overwrite=overwrite)
     console.print(f"[green]wrote[/green] {md} and {png} in {time.perf_counter() - start:.0f} s")
+
+
+# ---------------------------------------------------------------------------- tune
+@app.command()
+@run_safely
+def tune(
+    config: Path = typer.Argument(..., help="dataset config with labels and tasks"),
+    trials: int = typer.Option(20, "--trials", help="optuna trials per (task, outer fold)"),
+    method: str | None = typer.Option(None, help="method name (default: the config's)"),
+    task: list[str] | None = typer.Option(None, "--task", help="task to tune for "
+                                          "(repeatable; default: every regression and "
+                                          "classification task)"),
+    outer_folds: int = typer.Option(5, "--outer-folds", help="outer folds (scored)"),
+    inner_folds: int = typer.Option(3, "--inner-folds", help="inner folds (selection)"),
+    seed: int = typer.Option(0, help="seed of the folds and the sampler"),
+    sampler: str = typer.Option("random", help="random (one shared seeded sequence of "
+                                "settings: --trials fits) or tpe (adapts per fold: more fits)"),
+    epochs: str | None = typer.Option(None, "--epochs", help="comma-separated epoch choices "
+                                      "replacing the default space's 50,100,200"),
+    out: Path = typer.Option(Path("runs/tune"), "--out", "-o",
+                             help="folder for tune.md and tune.json"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """Nested model selection: settings chosen by inner CV inside each outer training fold,
+    scored on the outer test folds (which the selection never sees)."""
+    from cookie.config import load_config, with_method
+    from cookie.dataset import load_dataset
+    from cookie.evaluation.tuning import (
+        SAMPLERS,
+        TUNABLE_TYPES,
+        search_space,
+        space_corners,
+        tune_dataset,
+    )
+    from cookie.io.atomic import output_dir
+    from cookie.io.outputs import data_files
+
+    check_option("--trials", trials, 1)
+    check_option("--outer-folds", outer_folds, 2)
+    check_option("--inner-folds", inner_folds, 2)
+    check_option("--seed", seed, 0, 2**32 - 1)
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"--sampler {sampler!r}: must be one of {', '.join(SAMPLERS)}")
+    choices = None
+    if epochs is not None:
+        try:
+            choices = [int(e) for e in epochs.split(",")]
+        except ValueError:
+            raise ConfigError(f"--epochs {epochs!r}: must be comma-separated integers") from None
+        if not choices or min(choices) < 1:
+            raise ConfigError(f"--epochs {epochs!r}: every choice must be >= 1")
+    cfg = with_method(load_config(config), name=method)
+    if cfg.method.name == "raw":
+        raise ConfigError("method 'raw' learns nothing and has no settings to tune")
+    space = search_space(choices)
+    for corner in space_corners(space):  # a setting that cannot run fails before any work
+        with_method(cfg, **corner)
+    known = {t.name: t for t in cfg.tasks}
+    if task:
+        unknown = [t for t in task if t not in known]
+        if unknown:
+            raise ConfigError(f"{config}: no task {unknown[0]!r} (tasks: "
+                              f"{', '.join(known) or 'none'})")
+        chosen = [known[t] for t in dict.fromkeys(task)]
+        bad = [t for t in chosen if t.type not in TUNABLE_TYPES]
+        if bad:
+            raise ConfigError(f"{config}: task {bad[0].name!r} is {bad[0].type}; only "
+                              "regression and classification tasks can be tuned")
+    else:
+        chosen = [t for t in cfg.tasks if t.type in TUNABLE_TYPES]
+        if not chosen:
+            raise ConfigError(f"{config}: no regression or classification task to tune for")
+    with output_dir(out, overwrite, [cfg.source, *data_files(cfg)], what="tune") as staging:
+        console.print(f"featurizing {config}")
+        ds = load_dataset(cfg, cache_dir=cache_dir)
+        result = tune_dataset(ds, chosen, space, trials, outer_folds, inner_folds, seed,
+                              sampler, say=console.print)
+        result.meta = {"config": str(config), "trials": trials, "sampler": sampler,
+                       "seed": seed, "outer_folds": outer_folds, "inner_folds": inner_folds,
+                       "space": {k: list(v) for k, v in space.items()},
+                       "command": " ".join(["cookie", *sys.argv[1:]])}
+        import json
+
+        (staging.path / "tune.json").write_text(json.dumps(result.to_dict(), indent=1,
+                                                           allow_nan=False))
+        (staging.path / "tune.md").write_text(result.to_markdown())
+    for t in result.tasks:
+        console.print(f"{t.task}: nested outer {t.metric} {t.mean:.3f} ± {t.std:.3f} "
+                      f"(most chosen: setting {t.most_chosen})")
+    console.print(f"[green]wrote[/green] {out}/tune.md and tune.json")
 
 
 # ---------------------------------------------------------------------------- featurize
