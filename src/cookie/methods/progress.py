@@ -1,13 +1,12 @@
 """The training progress bar of `cookie fit`: the stage and its epoch ("pretraining 12/20",
-"joint 3/100") instead of Lightning's "Epoch 39" and a logged ``stage: 2.000``."""
+"joint 3/100") instead of Lightning's "Epoch 39/39" and a logged ``stage: 2.000``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+from lightning.pytorch.callbacks import RichProgressBar
 
 
 def stage_description(epoch: int, pretrain_epochs: int, max_epochs: int) -> str:
@@ -18,20 +17,14 @@ def stage_description(epoch: int, pretrain_epochs: int, max_epochs: int) -> str:
     return f"joint {epoch - pretrain_epochs + 1}/{max_epochs - pretrain_epochs}"
 
 
-class StageProgressBar(TQDMProgressBar):
-    """Lightning's tqdm bar, described by `stage_description`, without the ``stage`` metric."""
+class StageProgressBar(RichProgressBar):
+    """Lightning's rich bar (its default), described by `stage_description`, without the
+    ``stage`` metric."""
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
-        # TQDMProgressBar's own, with our description (calling it would flash "Epoch N")
-        if getattr(self, "_leave", False):
-            self.train_progress_bar = self.init_train_tqdm()
-        bar = self.train_progress_bar
-        bar.reset()
-        bar.total = convert_inf(self.total_train_batches)
-        bar.initial = 0
+    def _get_train_description(self, current_epoch: int) -> str:
+        trainer = self.trainer
         pretrain = int(getattr(trainer.lightning_module, "pretrain_epochs", 0))
-        bar.set_description(
-            stage_description(trainer.current_epoch, pretrain, int(trainer.max_epochs)))
+        return stage_description(current_epoch, pretrain, int(trainer.max_epochs))
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
