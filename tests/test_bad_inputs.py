@@ -78,7 +78,7 @@ def unknown_view_kind(root: Path, cfg: dict, out: Path) -> Case:
 
 def unknown_method(root: Path, cfg: dict, out: Path) -> Case:
     return Case(fit_args(root / "config.toml", out, "--method", "magic"),
-                ["config.toml", "name", "'cookie'"])
+                ["--method", "'magic'", "known: cookie,", "cookie methods"])
 
 
 def two_region_sources(root: Path, cfg: dict, out: Path) -> Case:

@@ -38,5 +38,5 @@ def test_prepare_writes_layers_and_config(tmp_path) -> None:
                               "--out", str(out)])
     assert res.exit_code == 0, res.output
     cfg = tomllib.loads((out / "config.toml").read_text())
-    assert {v["kind"] for v in cfg["views"]} == {"points", "polygons", "footprints", "lines"}
+    assert {v["kind"] for v in cfg["views"]} == {"points", "polygons", "lines"}  # buildings: task
     assert all((out / v["path"]).is_file() for v in cfg["views"])

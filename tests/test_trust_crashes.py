@@ -64,7 +64,7 @@ def train(root: Path) -> Path:
 # ---------------------------------------------------------------- seeds
 def negative_seed(root: Path, cfg: dict, out: Path) -> Case:
     return Case(fit_args(root / "config.toml", out, "--seed", "-1"),
-                ["config.toml", "method.seed", "greater than or equal to 0"], early=True)
+                ["--seed -1", "method.seed", "greater than or equal to 0"], early=True)
 
 
 def huge_seed(root: Path, cfg: dict, out: Path) -> Case:

@@ -51,7 +51,7 @@ def test_infinite_alpha_is_refused_by_config_validation(tmp_path: Path) -> None:
     config, _ = make_dataset(tmp_path / "data")
     res = fit(config, tmp_path / "runs" / "run", "--alpha", "inf", "--no-evaluate")
     assert res.exit_code == 2, res.output
-    assert "config.toml: method.alpha: Input should be a finite number" in error_line(res.output)
+    assert "--alpha inf (method.alpha): Input should be a finite number" in error_line(res.output)
     assert not (tmp_path / "runs" / "run").exists()
 
 

@@ -1,4 +1,4 @@
-"""The `cookie` command line: fit, embed, evaluate, prepare, demo, profile, tune."""
+"""The `cookie` command line: fit, embed, evaluate, prepare, demo, profile, tune, methods, ..."""
 
 from __future__ import annotations
 
@@ -14,20 +14,66 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from cookie.errors import ConfigError, CookieError, Interrupted
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+def _untyped_flags(params: list) -> list:
+    """Bool flags read ``--resume / --no-resume`` in the help, without a ``<bool>`` value."""
+    for param in params:
+        if getattr(param, "is_bool_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class CookieGroup(TyperGroup):
+    """The command group: its own options and every command's go through `_untyped_flags`."""
+
+    def get_params(self, ctx):
+        return _untyped_flags(super().get_params(ctx))
+
+    def get_command(self, ctx, name: str):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            _untyped_flags(command.get_params(ctx))
+        return command
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=CookieGroup,
                   help="Multimodal region embeddings with CooKIE, and honest evaluation.")
 console = Console(stderr=True)
 STATE = {"debug": False}
 OVERWRITE_HELP = "replace an earlier cookie output at --out (never anything else)"
 
 
+def package_version() -> str:
+    """The installed version of the distribution `cookie-rrl` (the source's when it is not
+    installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cookie-rrl")
+    except PackageNotFoundError:
+        from cookie import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cookie {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
-         verbose: bool = typer.Option(False, "--verbose", "-v", help="log details")) -> None:
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="log details"),
+         version: bool = typer.Option(False, "--version", callback=_print_version,
+                                      is_eager=True, help="print the version and exit")
+         ) -> None:
     STATE["debug"] = debug
     logging.basicConfig(level=logging.INFO if (verbose or debug) else logging.WARNING,
                         format="%(message)s", handlers=[RichHandler(console=console,
@@ -71,10 +117,11 @@ def run_safely(func):
         except CookieError as exc:
             if STATE["debug"]:
                 raise
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
             raise typer.Exit(2) from None
         except Interrupted as exc:
-            console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+            console.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.print("[red]interrupted by SIGINT[/red]")
@@ -116,7 +163,8 @@ def print_summary(frame, title: str) -> None:
 def fit(
     config: Path = typer.Argument(..., help="dataset config (TOML/YAML)"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory to create"),
-    method: str | None = typer.Option(None, help="method name (default: the config's)"),
+    method: str | None = typer.Option(None, help="method name (default: the config's; "
+                                      "`cookie methods` lists them)"),
     seed: int | None = typer.Option(None, help="training seed"),
     epochs: int | None = typer.Option(None, help="stage-2 epochs"),
     pretrain_epochs: int | None = typer.Option(None, help="stage-1 epochs"),
@@ -141,6 +189,19 @@ def fit(
     if summary is not None:
         print_summary(summary, f"evaluation of {out}")
     console.print(f"[green]wrote[/green] {out}")
+
+
+# ---------------------------------------------------------------------------- methods
+@app.command()
+@run_safely
+def methods() -> None:
+    """List the methods (--method, or method.name in a config) and what each trains."""
+    from cookie.config import METHODS
+    from cookie.methods.registry import DESCRIPTIONS
+
+    width = max(len(name) for name in METHODS)
+    for name in METHODS:
+        typer.echo(f"{name:<{width}}  {DESCRIPTIONS[name]}")
 
 
 # ---------------------------------------------------------------------------- embed
@@ -247,22 +308,25 @@ def prepare(
     grid: float = typer.Option(100.0, help="grid cell size (m) of the written config"),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Extract POIs, land use, buildings and roads from an OSM extract, plus a config."""
+    """Extract POIs, land use, buildings and roads from an OSM extract, plus a config that
+    trains on POIs, land use and roads and evaluates on building density."""
     import tomli_w
 
     from cookie.io.atomic import output_dir
-    from cookie.osm import osm_config_dict, prepare_osm
+    from cookie.osm import LABELS, TASK_LAYER, osm_task_config, prepare_osm
 
     check_option("--grid", grid, 0, above=True)
     with output_dir(out, overwrite, [osm], what="prepare") as staging:
         with console.status(f"parsing {osm}"):
             tmp = staging.path
             layers = prepare_osm(osm, tmp)
-            rel = {k: Path(v).name for k, v in layers.items()}
-            cfg = osm_config_dict(rel, {"grid": {"size_m": grid, "area": rel["buildings"]}},
+            cfg = osm_task_config(layers, tmp, {"grid": {"size_m": grid,
+                                                         "area": layers[TASK_LAYER].name}},
                                   name=osm.name.split(".")[0])
             (tmp / "config.toml").write_text(tomli_w.dumps(cfg))
-    console.print(f"[green]wrote[/green] {out}: {', '.join(rel)} and config.toml")
+    console.print(f"[green]wrote[/green] {out}: {', '.join(layers)}, {LABELS} and config.toml "
+                  f"(views {', '.join(v['name'] for v in cfg['views'])}; task "
+                  f"{cfg['tasks'][0]['name']} from the {TASK_LAYER} layer)")
 
 
 @app.command()

@@ -349,6 +349,14 @@ class DatasetConfig(Strict):
         raise ConfigError(f"{self.source}: no view named {name!r}")
 
 
+def check_method_name(name: Any, where: str) -> None:
+    """A one-line ConfigError naming ``where`` (the config key, or the option the name came
+    from) when ``name`` is not a method of `METHODS`; None passes (no name given)."""
+    if name is not None and name not in METHODS:
+        raise ConfigError(f"{where}: unknown method {name!r} (known: {', '.join(METHODS)}; "
+                          "`cookie methods` says what each trains)")
+
+
 def method_problem(method: MethodConfig, n_views: int) -> str | None:
     """Why `method` cannot run on `n_views` views (None when it can)."""
     if n_views < 2 and method.name not in SINGLE_VIEW_METHODS:
@@ -407,6 +415,8 @@ def format_validation_error(source: Path | str, exc: ValidationError, prefix: st
 
 
 def config_from_dict(data: dict[str, Any], base: Path, source: Path | str) -> DatasetConfig:
+    if isinstance(data.get("method"), dict):
+        check_method_name(data["method"].get("name"), f"{source}: method.name")
     try:
         cfg = DatasetConfig.model_validate(data)
     except ValidationError as exc:
@@ -424,13 +434,24 @@ def load_config(path: str | Path) -> DatasetConfig:
     return config_from_dict(_read_mapping(path), path.parent.resolve(), path)
 
 
+def override_option(field: str) -> str:
+    """The command-line option of `cookie fit` that overrides method setting ``field``."""
+    return "--method" if field == "name" else f"--{field.replace('_', '-')}"
+
+
 def with_method(cfg: DatasetConfig, **overrides: Any) -> DatasetConfig:
     """A copy of the config with method settings replaced, validated and checked to run on
     the config's views (so that a method that cannot run fails before any featurizing)."""
-    merged = cfg.method.model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    check_method_name(given.get("name"), override_option("name"))
     try:
-        method = MethodConfig.model_validate(merged)
+        method = MethodConfig.model_validate(cfg.method.model_dump() | given)
     except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        if field in given:  # the value came from the command line, not from the config file
+            raise ConfigError(f"{override_option(field)} {given[field]} (method.{field}): "
+                              f"{err['msg']}") from None
         raise ConfigError(format_validation_error(cfg.source or "method", exc,
                                                   "method")) from None
     problem = method_problem(method, len(cfg.views))

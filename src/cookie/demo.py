@@ -13,19 +13,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-
 from cookie.config import config_from_dict
 from cookie.dataset import load_dataset
 from cookie.io.atomic import output_dir
 from cookie.io.outputs import write_embeddings, write_json
-from cookie.regions import load_regions
+from cookie.osm import TASK_LAYER, osm_task_config
 
 log = logging.getLogger(__name__)
 
-HELD_OUT_VIEW = "buildings"
+HELD_OUT_VIEW = TASK_LAYER
 TASK_TEXT = (
     "Task: predict each 100 m cell's building density (buildings per km2, log1p) from an "
     "embedding trained only on POIs, land use and roads. Buildings are never an input, so "
@@ -33,27 +29,12 @@ TASK_TEXT = (
 )
 
 
-def building_density_labels(regions: gpd.GeoDataFrame, buildings_path: Path) -> pd.DataFrame:
-    """Number of building centroids per region and per km2."""
-    buildings = gpd.read_file(buildings_path).to_crs(regions.crs)
-    points = gpd.GeoDataFrame(geometry=buildings.geometry.representative_point(), crs=regions.crs)
-    hits = regions.sindex.query(points.geometry, predicate="within")
-    counts = np.bincount(hits[1], minlength=len(regions)).astype(float)
-    frame = pd.DataFrame({"buildings": counts}, index=regions.index)
-    frame["buildings_per_km2"] = counts / (regions.geometry.area.to_numpy() / 1e6)
-    return frame
-
-
 def demo_config(layers: dict[str, Path], base: Path, size_m: float) -> dict:
-    """Config dict with paths relative to `base` (the run directory)."""
-    from cookie.osm import osm_config_dict
-
-    rel = {k: Path(v).relative_to(base) for k, v in layers.items()}
-    cfg = osm_config_dict(rel, {"grid": {"size_m": size_m, "area": str(rel["buildings"])}},
+    """Config dict with paths relative to `base` (the run directory); writes
+    ``base/labels.parquet`` (see `cookie.osm.osm_task_config`)."""
+    area = str(Path(layers[TASK_LAYER]).relative_to(base))
+    cfg = osm_task_config(layers, base, {"grid": {"size_m": size_m, "area": area}},
                           name="helsinki-osm-demo", crs="EPSG:3067")
-    cfg["views"] = [v for v in cfg["views"] if v["name"] != HELD_OUT_VIEW]
-    cfg["labels"] = {"path": "labels.parquet", "id_column": "region_id"}
-    cfg["tasks"] = [{"name": "building_density", "target": "buildings_per_km2", "log": True}]
     cfg["method"] = {"seed": 0}
     cfg["evaluation"] = {"folds": 5, "repeats": 2, "spatial_folds": 5}
     return cfg
@@ -83,9 +64,6 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
         cfg_dict = demo_config(layers, tmp, size_m)
         (tmp / "config.toml").write_text(tomli_w.dumps(cfg_dict))
         cfg = config_from_dict(cfg_dict, tmp, tmp / "config.toml")
-        regions = load_regions(cfg)
-        building_density_labels(regions, layers[HELD_OUT_VIEW]).rename_axis(
-            "region_id").reset_index().to_parquet(tmp / "labels.parquet")
         ds = load_dataset(cfg, cache_dir=None)
         say(f"{len(ds.regions)} grid cells of {size_m:g} m; views "
             + ", ".join(f"{n} {tuple(v.input_shape)}" for n, v in ds.views.items()))

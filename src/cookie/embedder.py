@@ -17,7 +17,13 @@ import pandas as pd
 import torch
 from pydantic import ValidationError
 
-from cookie.config import AugmentConfig, MethodConfig, format_validation_error, method_problem
+from cookie.config import (
+    AugmentConfig,
+    MethodConfig,
+    check_method_name,
+    format_validation_error,
+    method_problem,
+)
 from cookie.dataset import RegionDataset
 from cookie.errors import ConfigError, CookieError, DataError, Interrupted, TrainingDiverged
 from cookie.io.atomic import atomic_file
@@ -184,6 +190,7 @@ class CookieEmbedder:
         the dataset's views."""
         base = dataset.config.method.model_dump()
         params = {k: v for k, v in self.params.items() if k != "augment"}
+        check_method_name(params.get("name"), "CookieEmbedder(name=...)")
         try:
             cfg = MethodConfig.model_validate(base | params)
         except ValidationError as exc:
@@ -227,6 +234,10 @@ class CookieEmbedder:
         module = ObjectiveModule(objective, cfg)
         record = run_record(cfg, dataset, self.augments_, self.encoder_choice_)
         callbacks = [] if checkpoint_dir is None else [LastCheckpoint(checkpoint_dir, record)]
+        if progress:
+            from cookie.methods.progress import StageProgressBar
+
+            callbacks.append(StageProgressBar())
         try:
             trainer = pl.Trainer(
                 max_epochs=module.pretrain_epochs + cfg.epochs,

@@ -12,7 +12,9 @@
 * ``roads.gpkg``: lines, ``class`` = the highway tag (``get_network("all")``).
 
 `osm_config_dict` turns the written layers into a dataset config (points, polygons, footprints
-and lines views).
+and lines views); `osm_task_config` makes the buildings layer the task instead (building
+density per region, written to ``labels.parquet``) and trains on the other three, so that no
+input view is used as a label (`cookie prepare`, `cookie demo`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from cookie.errors import DataError
@@ -36,6 +39,10 @@ POINTS = ("Point", "MultiPoint")
 POLYGONS = ("Polygon", "MultiPolygon")
 LINES = ("LineString", "MultiLineString")
 CRS = "EPSG:4326"
+#: the layer that becomes the task of `osm_task_config`, never one of its input views
+TASK_LAYER = "buildings"
+TASK = {"name": "building_density", "target": "buildings_per_km2", "log": True}
+LABELS = "labels.parquet"
 
 
 def _check_pbf(path: Path) -> Path:
@@ -217,3 +224,35 @@ def osm_config_dict(layers: dict[str, str | Path], regions: dict[str, Any],
     if crs is not None:
         config["crs"] = crs
     return config
+
+
+def building_density_labels(regions: gpd.GeoDataFrame, buildings_path: Path) -> pd.DataFrame:
+    """Number of building centroids per region and per km2."""
+    buildings = gpd.read_file(buildings_path).to_crs(regions.crs)
+    points = gpd.GeoDataFrame(geometry=buildings.geometry.representative_point(), crs=regions.crs)
+    hits = regions.sindex.query(points.geometry, predicate="within")
+    counts = np.bincount(hits[1], minlength=len(regions)).astype(float)
+    frame = pd.DataFrame({"buildings": counts}, index=regions.index)
+    frame["buildings_per_km2"] = counts / (regions.geometry.area.to_numpy() / 1e6)
+    return frame
+
+
+def osm_task_config(layers: dict[str, Path], base: Path, regions: dict[str, Any],
+                    name: str = "osm", crs: str | None = None) -> dict[str, Any]:
+    """A config dict over the written layers (paths relative to ``base``, where the config
+    goes) whose task is the building density of each region (``base/labels.parquet``, written
+    here) and whose views are the other layers: the buildings layer is never an input."""
+    from cookie.config import config_from_dict
+    from cookie.regions import load_regions
+
+    base = Path(base)
+    rel = {k: Path(v).relative_to(base) for k, v in layers.items()}
+    cfg = osm_config_dict(rel, regions, name=name, crs=crs)
+    cfg["views"] = [v for v in cfg["views"] if v["name"] != TASK_LAYER]
+    cfg["labels"] = {"path": LABELS, "id_column": "region_id"}
+    cfg["tasks"] = [dict(TASK)]
+    parsed = config_from_dict(cfg, base, base / "config.toml")
+    units = load_regions(parsed)
+    building_density_labels(units, Path(layers[TASK_LAYER])).rename_axis(
+        "region_id").reset_index().to_parquet(base / LABELS)
+    return cfg

@@ -14,7 +14,7 @@ import pandas as pd
 
 from cookie.config import DatasetConfig, load_config, with_method
 from cookie.dataset import RegionDataset, load_dataset
-from cookie.errors import DataError, Interrupted, TrainingDiverged
+from cookie.errors import ConfigError, DataError, Interrupted, TrainingDiverged
 from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.io.atomic import Staging, output_dir
 from cookie.io.outputs import (
@@ -155,6 +155,8 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
         report.to_json(tmp / "report.json")
         (tmp / "report.md").write_text(report.to_markdown())
         summary = summary_frame(report)
+    elif evaluate:
+        log(f"note: {cfg.source} defines no tasks, so nothing was evaluated")
     log(f"trained {cfg.method.name} in {seconds:.1f} s")
     return summary
 
@@ -169,6 +171,9 @@ def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
     from cookie.regions import load_regions
 
     cfg = load_config(config)
+    if not cfg.tasks:
+        raise ConfigError(f"{cfg.source}: no [[tasks]] to evaluate on (add a [[tasks]] "
+                          "section naming a label column as its target)")
     guard = contextlib.nullcontext(None) if out is None else output_dir(
         out, overwrite, inputs=[cfg.source, embeddings, *data_files(cfg)], what="evaluate")
     with guard as staging:

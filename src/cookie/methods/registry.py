@@ -23,6 +23,24 @@ LEARNED_METHODS = {
 }
 
 
+#: what each method of `cookie.config.METHODS` trains, one line each (`cookie methods`)
+DESCRIPTIONS = {
+    "cookie": "CooKIE (the default): intra-view pretraining, then a unique head per view and "
+              "shared heads per pair of views (InfoNCE + CLUB), with the relational task proxy",
+    "cookie_paper": "the paper's CooKIE exactly: as cookie, with augmentations as the task "
+                    "proxy",
+    "gfactorcl": "FactorCL generalized to M views: 2^M - 1 factors (every subset of views), "
+                 "same encoders, critics and budget",
+    "shared_pairwise": "InfoNCE across every pair of views (MVURE / ReMVC style), plus the "
+                       "relational proxy",
+    "intra": "ablation: intra-view pretraining alone; the concatenated encoder outputs",
+    "cookie_no_pretrain": "ablation: cookie without the intra-view pretraining stage",
+    "cookie_shared_only": "ablation: cookie with the shared (pair) heads only",
+    "cookie_unique_only": "ablation: cookie with the unique (per view) heads only",
+    "raw": "no learning: the featurized views, standardized and concatenated",
+}
+
+
 def register(name: str, factory) -> None:
     LEARNED_METHODS[name] = factory
 
