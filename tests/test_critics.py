@@ -80,6 +80,8 @@ def test_concat_critic_equals_the_materialized_concatenation() -> None:
         mlp[0].bias.copy_(critic.first_a.bias)
     pairs = torch.cat([a.unsqueeze(1).expand(4, 4, 3), b.unsqueeze(0).expand(4, 4, 5)], 2)
     assert torch.allclose(critic(a, b), mlp(pairs).squeeze(-1), atol=1e-5)
+    critic.materialize = True  # FactorCL's way, for counting its cost: the same scores
+    assert torch.allclose(critic(a, b), mlp(pairs).squeeze(-1), atol=1e-5)
     # FactorCL's parameter count: mlp(dim_a + dim_b, hidden, 1, layers=1)
     assert sum(p.numel() for p in critic.parameters()) == (3 + 5) * 7 + 7 + 7 * 7 + 7 + 7 + 1
 

@@ -45,7 +45,11 @@ class ConcatCritic(nn.Module):
     concatenation is never built: two matrix products and a broadcast add give the
     N x N x hidden first-layer activations, and the rest of the MLP runs on those. With
     ``shared=True`` both halves use the same W_a (a symmetric critic, f(a, b) = f(b, a)).
+    ``materialize = True`` builds the concatenations instead, as FactorCL's code does (same
+    scores, N^2 (dim_a + dim_b) memory and first-layer FLOPs; used to count that cost).
     """
+
+    materialize: bool = False
 
     def __init__(self, dim_a: int, dim_b: int, hidden: int = 64, shared: bool = False) -> None:
         super().__init__()
@@ -58,7 +62,13 @@ class ConcatCritic(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         wb = (self.first_a if self.first_b is None else self.first_b).weight
-        pre = self.first_a(a).unsqueeze(1) + F.linear(b, wb).unsqueeze(0)  # N x N x hidden
+        if self.materialize:
+            n, m = a.shape[0], b.shape[0]
+            pairs = torch.cat([a.unsqueeze(1).expand(n, m, -1), b.unsqueeze(0).expand(n, m, -1)],
+                              dim=2)
+            pre = F.linear(pairs, torch.cat([self.first_a.weight, wb], 1), self.first_a.bias)
+        else:
+            pre = self.first_a(a).unsqueeze(1) + F.linear(b, wb).unsqueeze(0)  # N x N x hidden
         return self.rest(pre).squeeze(-1)
 
 
