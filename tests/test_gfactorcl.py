@@ -298,7 +298,7 @@ def test_profile_report_files(tmp_path: Path) -> None:
     md, png = write_profile(rows, tmp_path, "cookie profile --max-views 4", "synthetic", 1.0)
     text = md.read_text()
     assert "56.7%" in text and "63.0%" in text and "cookie profile --max-views 4" in text
-    assert "| 4 | gfactorcl | 15 | 64 |" in text
+    assert "| 4 | gfactorcl | separable | 15 | 64 |" in text
     assert png.stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.md", "profile.png"]
 
@@ -323,4 +323,86 @@ def test_profile_cli(tmp_path: Path) -> None:
                                       "--no-isolate", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "profile.md").is_file() and (tmp_path / "profile.png").is_file()
-    assert "| 2 | gfactorcl | 3 | 10 |" in (tmp_path / "profile.md").read_text()
+    assert "| 2 | gfactorcl | separable | 3 | 10 |" in (tmp_path / "profile.md").read_text()
+    assert "| 2 | gfactorcl | concat | 3 | 10 |" in (tmp_path / "profile.md").read_text()
+
+
+def test_profile_cli_refuses_an_unknown_critic(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cookie.cli import app
+
+    result = CliRunner().invoke(app, ["profile", "--critic", "mlp", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--critic" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def _tiny_inputs(max_views: int, n: int = 32) -> tuple:
+    from cookie.profiling import view_inputs
+
+    specs, data, cfg, _ = view_inputs(None, n, None, max_views)
+    cfg = cfg.model_copy(update={"hidden_dim": 16, "encoder_dim": 8, "embedding_dim": 30})
+    return specs, data, cfg
+
+
+def test_profile_both_critic_kinds_and_the_flop_fit() -> None:
+    """Concat rows: same counts as separable ones, more FLOPs (the N^2 MLP), and FLOPs
+    extrapolated from 8, 16, 24 regions equal to those counted on the full batch."""
+    from cookie.profiling import profile_inputs
+
+    specs, data, cfg = _tiny_inputs(3)
+    rows = profile_inputs(specs, data, cfg, [2, 3], critics=("separable", "concat"), repeats=1)
+    by = {(r.method, r.views, r.critic): r for r in rows}
+    assert len(by) == 8
+    for method in ("cookie", "gfactorcl"):
+        sep, cat = by[(method, 3, "separable")], by[(method, 3, "concat")]
+        assert (sep.terms, sep.critics) == (cat.terms, cat.critics)
+        assert sep.params_encoders == cat.params_encoders
+        assert cat.flops_step > 2 * sep.flops_step
+        assert cat.flops_fit == cat.flops_step and sep.flops_fit == 0
+        # building the N^2 concatenations costs first-layer FLOPs on N^2 rows
+        assert cat.flops_materialized > cat.flops_step and sep.flops_materialized == 0
+        assert not cat.estimated
+
+
+def test_profile_estimates_rows_over_the_memory_cap(tmp_path: Path) -> None:
+    """A concat row predicted above the cap is not run: exact counts, extrapolated FLOPs,
+    time and memory scaled from the last measured row, marked with ~ in the report."""
+    from cookie.profiling import profile_inputs, write_profile
+
+    specs, data, cfg = _tiny_inputs(4)
+    # a negative cap: every prediction exceeds it (in-process peaks may read 0 MB)
+    rows = profile_inputs(specs, data, cfg, [2, 3, 4], methods=("gfactorcl", "cookie"),
+                          critics=("concat",), repeats=1, max_memory_mb=-1.0)
+    first = [r for r in rows if r.views == 2]
+    assert not any(r.estimated for r in first)  # nothing measured to predict from
+    later = [r for r in rows if r.views > 2]
+    assert later and all(r.estimated and r.timing_steps == 0 for r in later)
+    exact = profile_inputs(specs, data, cfg, [4], methods=("gfactorcl",),
+                           critics=("concat",), repeats=1)[0]
+    est = next(r for r in rows if (r.method, r.views) == ("gfactorcl", 4))
+    assert (est.params_total, est.terms, est.critics) == (
+        exact.params_total, exact.terms, exact.critics)
+    assert est.flops_step == exact.flops_step
+    prev = next(r for r in rows if (r.method, r.views) == ("gfactorcl", 2))
+    assert est.seconds_per_epoch == pytest.approx(
+        prev.seconds_per_epoch * est.flops_step / prev.flops_step)
+    md, _ = write_profile(rows, tmp_path, "cookie profile", "synthetic", 1.0, epochs=5,
+                          max_memory_mb=-1.0)
+    text = md.read_text()
+    assert "| 4 | gfactorcl | concat | 15 | 64 |" in text and "| ~" in text
+    flat = " ".join(text.split())  # paragraphs are wrapped
+    assert "gfactorcl (concat) M = 4" in flat and "Largest M within 24 GB" in text
+
+
+def test_profile_report_gives_both_reductions_at_four_views(tmp_path: Path) -> None:
+    from cookie.profiling import profile_inputs, reductions, write_profile
+
+    specs, data, cfg = _tiny_inputs(4, n=16)
+    rows = profile_inputs(specs, data, cfg, [4], critics=("separable", "concat"), repeats=1)
+    text = write_profile(rows, tmp_path, "cookie profile", "synthetic", 1.0)[0].read_text()
+    for kind in ("separable", "concat"):
+        red = reductions(rows, 4, kind)
+        assert red is not None and 0 < red["flops"] < 100
+        assert f"**{red['flops']:.1f}%**" in text and f"**{red['params']:.1f}%**" in text
+    assert "| 56.7% |" in text and "| 63.0% |" in text

@@ -401,10 +401,15 @@ def profile(
     isolate: bool = typer.Option(True, help="one worker process per method and M "
                                  "(clean peak-memory figures)"),
     threads: int = typer.Option(1, help="intra-op CPU threads per run (0: torch's default)"),
+    critic: str = typer.Option("both", help="critic kind: separable, concat or both"),
+    max_memory: float = typer.Option(8.0, "--max-memory", help="GB: a run predicted to need "
+                                     "more is not run; its time and memory are estimated "
+                                     "(0: run everything)"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
     overwrite: bool = typer.Option(False, help="replace profile.md / profile.png in --out"),
 ) -> None:
-    """Parameters, FLOPs, time and memory of CooKIE against GFactorCL for M = 2..max-views."""
+    """Parameters, FLOPs, time and memory of CooKIE against GFactorCL for M = 2..max-views,
+    with separable and/or concatenation critics."""
     import shlex
     import time
 
@@ -414,11 +419,18 @@ def profile(
     check_option("--n", n, 2)
     check_option("--budget", budget, 0, above=True)
     check_option("--threads", threads, 0)
+    check_option("--max-memory", max_memory, 0)
+    kinds = {"both": ("separable", "concat"), "separable": ("separable",),
+             "concat": ("concat",)}
+    if critic not in kinds:
+        raise ConfigError(f"--critic must be separable, concat or both, got {critic!r}")
     command = shlex.join(["cookie", *sys.argv[1:]])
     start = time.perf_counter()
     _, md, png = run_profile(config, max_views, out, command, n=n, device=device,
                              isolate=isolate, cache_dir=cache_dir, budget_s=budget,
-                             threads=threads, say=console.print, overwrite=overwrite)
+                             threads=threads, critics=kinds[critic],
+                             max_memory_mb=max_memory * 1024 if max_memory > 0 else None,
+                             say=console.print, overwrite=overwrite)
     console.print(f"[green]wrote[/green] {md} and {png} in {time.perf_counter() - start:.0f} s")
 
 

@@ -259,7 +259,12 @@ class MethodConfig(Strict):
     embedding_dim: int = Field(512, ge=2, description="total size of the concatenated embedding")
     hidden_dim: int = Field(256, ge=4)
     encoder_dim: int = Field(128, ge=4, description="encoder output size per view")
-    critic_dim: int = Field(64, ge=4, description="separable critic projection size")
+    critic_dim: int = Field(64, ge=4, description="separable critic projection size (and "
+                            "the hidden width of a concat critic, at least 32)")
+    critic: Literal["separable", "concat"] = Field(
+        "separable", description="`separable`: <g(a), h(b)> / temperature, one matrix product "
+        "per score matrix; `concat`: FactorCL's MLP on [a, b] for every pair of the batch "
+        "(see docs/method.md, Critic)")
     temperature: float = Field(0.1, gt=0)
     alpha: float = Field(1.0, ge=0, description="weight of the intra-view loss in stage 2")
     pretrain_epochs: int = Field(20, ge=0)

@@ -40,6 +40,9 @@ from cookie.methods.lightning_module import make_optimizers
 PAPER_PARAM_REDUCTION, PAPER_FLOP_REDUCTION = 56.7, 63.0
 SYNTHETIC_DIM, SYNTHETIC_N = 64, 256
 METHODS = ("cookie", "gfactorcl")
+CRITIC_KINDS = ("separable", "concat")
+#: batch sizes of the FLOP extrapolation (three points fit a N^2 + b N + c exactly)
+FIT_SIZES = (8, 16, 24)
 
 
 @dataclass
@@ -65,6 +68,15 @@ class ProfileRow:
     encoder_dim: int
     peak_memory_mb: float
     memory_kind: str
+    #: the critic kind of every critic (`MethodConfig.critic`)
+    critic: str = "separable"
+    #: FLOPs of a step extrapolated from small batches (a N^2 + b N + c; 0: not computed)
+    flops_fit: int = 0
+    #: time and memory estimated from the measured growth (a run too large to measure)
+    estimated: bool = False
+    #: concat rows: FLOPs of a step with the N^2 concatenations built, as FactorCL's code does
+    #: (extrapolated like `flops_fit`; 0: not computed)
+    flops_materialized: int = 0
 
     @property
     def flops_step(self) -> int:
@@ -114,7 +126,7 @@ def view_inputs(config: str | Path | None, n: int | None, cache_dir: Path | None
 # ---------------------------------------------------------------------------- measuring
 def parameter_split(objective: torch.nn.Module) -> dict[str, int]:
     """Trainable parameters of the encoders, of every critic and of the heads (the rest)."""
-    from cookie.models.heads import SeparableCritic
+    from cookie.models.heads import CRITICS
 
     def count(params) -> int:
         return sum(p.numel() for p in params if p.requires_grad)
@@ -124,7 +136,7 @@ def parameter_split(objective: torch.nn.Module) -> dict[str, int]:
     seen: set[int] = set()
     critic_params = []
     for m in objective.modules():
-        if isinstance(m, SeparableCritic):
+        if isinstance(m, CRITICS):
             for p in m.parameters():
                 if id(p) not in seen:
                     seen.add(id(p))
@@ -197,18 +209,11 @@ def measure(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig,
         torch.set_num_threads(before)
 
 
-def _measure(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig, warmup: int,
-             repeats: int, budget_s: float, device: str, isolated: bool) -> ProfileRow:
-    from torch.utils.flop_counter import FlopCounterMode
-
+def _build(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig,
+           device: str) -> tuple:
+    """The objective (normalization fitted on `data`), the batch, its optimizers, settings."""
     from cookie.methods.registry import build_objective
 
-    cuda = device.startswith("cuda")
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-        mem0 = torch.cuda.memory_allocated()
-    else:
-        mem0 = (_rss_kb("VmRSS") if isolated else None) or _peak_rss_kb()
     torch.manual_seed(cfg.seed)
     cfg = cfg.model_copy(update={"name": method})
     objective = build_objective(method, specs, cfg)
@@ -217,18 +222,73 @@ def _measure(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig, 
         enc.fit_normalization(x, aux, mask)
     objective = objective.to(device).train()
     batch = {k: tuple(None if t is None else t.to(device) for t in v) for k, v in data.items()}
-    optimizers = make_optimizers(objective, cfg)
-    n = next(iter(batch.values()))[0].shape[0]
+    return objective, batch, make_optimizers(objective, cfg), cfg
 
-    # The FLOP-counted step doubles as the warm-up (allocator, AdamW state).
+
+def _count_flops(objective, batch, optimizers) -> tuple[int, int, int]:
+    """FLOPs of one stage-2 step (encoder side, critic step) and its number of loss terms."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter:
         terms, cache = main_step(objective, batch, optimizers[0])
     flops_main, n_terms = counter.get_total_flops(), len(terms)
     del terms
     with FlopCounterMode(display=False) as counter:
         critic_step(objective, cache, optimizers[1])
-    flops_critic = counter.get_total_flops()
-    del cache
+    return int(flops_main), int(counter.get_total_flops()), n_terms
+
+
+def _row_counts(method: str, objective) -> dict:
+    m = len(objective.names)
+    return {"factors": 2 ** m - 1 if method == "gfactorcl" else m + m * (m - 1) // 2,
+            "critics": objective.term_count()["critics"],
+            "club_critics": len(objective.club_critics()), **parameter_split(objective)}
+
+
+def fitted_flops(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig,
+                 sizes: tuple[int, ...] = FIT_SIZES,
+                 materialize: bool = False) -> tuple[dict, int, int]:
+    """Counts and parameters of `method`, and the FLOPs of one step at the full batch
+    extrapolated from steps on the first `sizes` regions: every counted operation is a matrix
+    product whose size is constant, linear (per-region MLPs) or quadratic (N x N scores,
+    concat critics) in N, so three sizes fit main and critic FLOPs a N^2 + b N + c exactly
+    when every region is present in every view (checked against measured rows in the report).
+    Cheap in memory: the model is never run on the full batch. ``materialize``: concat
+    critics build the N^2 concatenations (FactorCL's implementation)."""
+    from cookie.models.heads import ConcatCritic
+
+    n = next(iter(data.values()))[0].shape[0]
+    points: list[tuple[int, int]] = []
+    counts: dict = {}
+    for size in sizes:
+        sub = {k: tuple(None if t is None else t[:size] for t in v) for k, v in data.items()}
+        objective, batch, optimizers, _ = _build(method, specs, sub, cfg, "cpu")
+        for module in objective.modules():
+            if isinstance(module, ConcatCritic):
+                module.materialize = materialize
+        main, critic, n_terms = _count_flops(objective, batch, optimizers)
+        points.append((main, critic))
+        counts = {"terms": n_terms, **_row_counts(method, objective)}
+        del objective, batch, optimizers
+    vander = torch.tensor([[s * s, s, 1.0] for s in sizes], dtype=torch.float64)
+    at = torch.tensor([n * n, n, 1.0], dtype=torch.float64)
+    main, critic = (int(round(float(at @ torch.linalg.solve(
+        vander, torch.tensor([p[i] for p in points], dtype=torch.float64))))) for i in (0, 1))
+    return counts, main, critic
+
+
+def _measure(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig, warmup: int,
+             repeats: int, budget_s: float, device: str, isolated: bool) -> ProfileRow:
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        mem0 = torch.cuda.memory_allocated()
+    else:
+        mem0 = (_rss_kb("VmRSS") if isolated else None) or _peak_rss_kb()
+    objective, batch, optimizers, cfg = _build(method, specs, data, cfg, device)
+    n = next(iter(batch.values()))[0].shape[0]
+    # The FLOP-counted step doubles as the warm-up (allocator, AdamW state).
+    flops_main, flops_critic, n_terms = _count_flops(objective, batch, optimizers)
     times: list[float] = []
     for i in range(max(warmup - 1, 0) + max(repeats, 1)):
         start = time.perf_counter()
@@ -245,15 +305,12 @@ def _measure(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig, 
     else:
         peak_mb = max(_peak_rss_kb() - mem0, 0) / 1024
         kind = "rss-worker" if isolated else "rss-inprocess"
-    m = len(specs)
-    factors = 2 ** m - 1 if method == "gfactorcl" else m + m * (m - 1) // 2
     return ProfileRow(
-        method=method, views=m, n=n, factors=factors, terms=n_terms,
-        critics=objective.term_count()["critics"], club_critics=len(objective.club_critics()),
-        **parameter_split(objective), flops_main=int(flops_main),
-        flops_critic=int(flops_critic), seconds_per_epoch=sum(times) / len(times),
-        timing_steps=len(times), threads=torch.get_num_threads(), encoder_dim=cfg.encoder_dim,
-        peak_memory_mb=round(peak_mb, 1), memory_kind=kind,
+        method=method, views=len(specs), n=n, terms=n_terms, **_row_counts(method, objective),
+        flops_main=flops_main, flops_critic=flops_critic,
+        seconds_per_epoch=sum(times) / len(times), timing_steps=len(times),
+        threads=torch.get_num_threads(), encoder_dim=cfg.encoder_dim,
+        peak_memory_mb=round(peak_mb, 1), memory_kind=kind, critic=cfg.critic,
     )
 
 
@@ -284,6 +341,8 @@ def profile_methods(config: str | Path | None = None, max_views: int = 8,
                     min_views: int = 2, warmup: int = 1, repeats: int = 3,
                     budget_s: float = 20.0, device: str = "cpu", isolate: bool = False,
                     threads: int = 1, cache_dir: Path | None = None,
+                    critics: tuple[str, ...] = ("separable",),
+                    max_memory_mb: float | None = None,
                     say: Callable[[str], None] = lambda s: None) -> list[ProfileRow]:
     """Profile `methods` for M = min_views..max_views on identical encoders.
 
@@ -295,48 +354,115 @@ def profile_methods(config: str | Path | None = None, max_views: int = 8,
         raise ValueError(f"need 2 <= min_views <= max_views, got {min_views}..{max_views}")
     specs, data, cfg, _ = view_inputs(config, n, cache_dir, max_views)
     return profile_inputs(specs, data, cfg, range(min_views, max_views + 1), methods, warmup,
-                          repeats, budget_s, device, isolate, threads, say)
+                          repeats, budget_s, device, isolate, threads, critics, max_memory_mb,
+                          say)
+
+
+def estimated_row(views: int, counts: dict, flops_main: int, flops_critic: int,
+                  last: ProfileRow, memory_mb: float) -> ProfileRow:
+    """A row too large to run: exact counts and parameters, extrapolated FLOPs, time scaled
+    from the last measured row of the same method and critic by the FLOPs of a step."""
+    seconds = last.seconds_per_epoch * (flops_main + flops_critic) / last.flops_step
+    return ProfileRow(**{**asdict(last), **counts, "views": views, "flops_main": flops_main,
+                         "flops_critic": flops_critic, "flops_fit": flops_main + flops_critic,
+                         "seconds_per_epoch": seconds, "timing_steps": 0, "estimated": True,
+                         "peak_memory_mb": round(memory_mb, 1)})
 
 
 def profile_inputs(specs: list[ViewSpec], data: dict, cfg: MethodConfig, views,
                    methods: tuple[str, ...] = METHODS, warmup: int = 1, repeats: int = 3,
                    budget_s: float = 20.0, device: str = "cpu", isolate: bool = False,
-                   threads: int = 1,
+                   threads: int = 1, critics: tuple[str, ...] = ("separable",),
+                   max_memory_mb: float | None = None,
                    say: Callable[[str], None] = lambda s: None) -> list[ProfileRow]:
-    """Profile `methods` on the first M views of `specs` for every M in `views`."""
-    rows = []
+    """Profile `methods` with every critic kind in `critics` on the first M views of `specs`
+    for every M in `views`.
+
+    Concat-critic rows also get FLOPs extrapolated from small batches (`fitted_flops`). With
+    `max_memory_mb`, a row whose peak memory, predicted from the last measured row of the same
+    method and critic scaled by the encoder-side FLOPs (activations follow the N x N critic
+    evaluations), exceeds it is not run: its time and memory are estimates (`estimated`).
+    """
+    rows: list[ProfileRow] = []
+    last: dict[tuple[str, str], ProfileRow] = {}
     for m in views:
         sub_specs = specs[:m]
         sub_data = {s.name: data[s.name] for s in sub_specs}
-        for method in methods:
-            start = time.perf_counter()
-            if isolate:
-                job = {"method": method, "specs": [s.to_dict() for s in sub_specs],
-                       "data": sub_data, "cfg": cfg.model_dump(mode="json"), "warmup": warmup,
-                       "repeats": repeats, "budget_s": budget_s, "device": device,
-                       "threads": threads}
-                row = _measure_in_worker(job)
-            else:
-                row = measure(method, sub_specs, sub_data, cfg, warmup, repeats, budget_s,
-                              device, threads=threads)
-            rows.append(row)
-            say(f"M = {m} {method}: {row.params_total:,} parameters, "
-                f"{row.flops_step / 1e9:.2f} GFLOP/step, {row.seconds_per_epoch:.3f} s/epoch, "
-                f"{row.peak_memory_mb:.0f} MB ({time.perf_counter() - start:.1f} s)")
+        for critic in critics:
+            ccfg = cfg.model_copy(update={"critic": critic})
+            for method in methods:
+                start = time.perf_counter()
+                fit = None
+                if critic == "concat" and len(next(iter(sub_data.values()))[0]) > FIT_SIZES[-1]:
+                    before = torch.get_num_threads()
+                    torch.set_num_threads(threads or before)
+                    try:
+                        fit = fitted_flops(method, sub_specs, sub_data, ccfg)
+                        materialized = sum(fitted_flops(method, sub_specs, sub_data, ccfg,
+                                                        materialize=True)[1:])
+                    finally:
+                        torch.set_num_threads(before)
+                prev = last.get((method, critic))
+                predicted = (prev.peak_memory_mb * fit[1] / prev.flops_main
+                             if fit is not None and prev is not None else None)
+                if (max_memory_mb is not None and predicted is not None
+                        and predicted > max_memory_mb):
+                    row = estimated_row(m, fit[0], fit[1], fit[2], prev, predicted)
+                else:
+                    row = _profile_one(method, sub_specs, sub_data, ccfg, warmup, repeats,
+                                       budget_s, device, isolate, threads)
+                    if fit is not None:
+                        row.flops_fit = fit[1] + fit[2]
+                    last[(method, critic)] = row
+                if fit is not None:
+                    row.flops_materialized = materialized
+                rows.append(row)
+                say(f"M = {m} {method} ({critic}{', estimated' if row.estimated else ''}): "
+                    f"{row.params_total:,} parameters, {row.flops_step / 1e9:.2f} GFLOP/step, "
+                    f"{row.seconds_per_epoch:.3f} s/epoch, {row.peak_memory_mb:.0f} MB "
+                    f"({time.perf_counter() - start:.1f} s)")
     return rows
 
 
+def _profile_one(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig,
+                 warmup: int, repeats: int, budget_s: float, device: str, isolate: bool,
+                 threads: int) -> ProfileRow:
+    if not isolate:
+        return measure(method, specs, data, cfg, warmup, repeats, budget_s, device,
+                       threads=threads)
+    job = {"method": method, "specs": [s.to_dict() for s in specs], "data": data,
+           "cfg": cfg.model_dump(mode="json"), "warmup": warmup, "repeats": repeats,
+           "budget_s": budget_s, "device": device, "threads": threads}
+    return _measure_in_worker(job)
+
+
 # ---------------------------------------------------------------------------- reporting
+GB24_MB = 24 * 1024.0
+
+
 def _reduction(ours: float, theirs: float) -> float:
     return 100.0 * (1.0 - ours / theirs) if theirs else math.nan
 
 
-def reductions(rows: list[ProfileRow], m: int = 4) -> dict[str, float] | None:
-    """CooKIE's percentage reductions against GFactorCL at M = m (None if not profiled)."""
-    by = {(r.method, r.views): r for r in rows}
-    c, g = by.get(("cookie", m)), by.get(("gfactorcl", m))
-    if c is None or g is None:
+def term_count(method: str, m: int) -> int:
+    """Loss terms of a stage-2 step with the augmentation proxy (docs/method.md)."""
+    return 2 * m * m if method == "cookie" else 4 * m + m * (m - 1) * 2 ** (m - 2)
+
+
+def _pair(rows: list[ProfileRow], m: int, critic: str) -> tuple[ProfileRow, ProfileRow] | None:
+    by = {(r.method, r.views, r.critic): r for r in rows}
+    c, g = by.get(("cookie", m, critic)), by.get(("gfactorcl", m, critic))
+    return None if c is None or g is None else (c, g)
+
+
+def reductions(rows: list[ProfileRow], m: int = 4,
+               critic: str = "separable") -> dict[str, float] | None:
+    """CooKIE's percentage reductions against GFactorCL at M = m with `critic` critics (None if
+    not profiled)."""
+    pair = _pair(rows, m, critic)
+    if pair is None:
         return None
+    c, g = pair
     return {
         "params": _reduction(c.params_total, g.params_total),
         "params_no_encoders": _reduction(c.params_total - c.params_encoders,
@@ -347,6 +473,7 @@ def reductions(rows: list[ProfileRow], m: int = 4) -> dict[str, float] | None:
         "time": _reduction(c.seconds_per_epoch, g.seconds_per_epoch),
         "memory": _reduction(c.peak_memory_mb, g.peak_memory_mb),
         "encoder_share_gfactorcl": 100.0 * g.params_encoders / g.params_total,
+        "evaluations": _reduction(c.terms + c.club_critics, g.terms + g.club_critics),
     }
 
 
@@ -354,77 +481,183 @@ def _fmt_int(v: int) -> str:
     return f"{v:,}"
 
 
+def _est(r: ProfileRow, text: str) -> str:
+    return f"~{text}" if r.estimated else text
+
+
 def profile_table(rows: list[ProfileRow]) -> str:
-    head = ("| M | method | factors | terms | critics (CLUB) | encoder params | head params | "
-            "critic params | total params | GFLOP / step | s / epoch | peak MB |")
-    lines = [head, "|" + "---|" * 12]
+    head = ("| M | method | critic | factors | terms | critics (CLUB) | encoder params | "
+            "head params | critic params | total params | GFLOP / step | s / epoch | peak MB |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         lines.append(
-            f"| {r.views} | {r.method} | {r.factors} | {r.terms} | {r.critics} "
+            f"| {r.views} | {r.method} | {r.critic} | {r.factors} | {r.terms} | {r.critics} "
             f"({r.club_critics}) | {_fmt_int(r.params_encoders)} | {_fmt_int(r.params_heads)} | "
             f"{_fmt_int(r.params_critics)} | {_fmt_int(r.params_total)} | "
-            f"{r.flops_step / 1e9:.3f} | {r.seconds_per_epoch:.3f} | {r.peak_memory_mb:.0f} |")
+            f"{_est(r, f'{r.flops_step / 1e9:.3f}')} | {_est(r, f'{r.seconds_per_epoch:.3f}')} "
+            f"| {_est(r, f'{r.peak_memory_mb:.0f}')} |")
     return "\n".join(lines)
 
 
 def comparison_text(rows: list[ProfileRow], m: int = 4) -> str:
-    """CooKIE against GFactorCL at M = m, next to the paper's figures, with the reasons."""
-    red = reductions(rows, m)
-    if red is None:
+    """CooKIE against GFactorCL at M = m for each critic kind, next to the paper's figures,
+    with the reasons."""
+    red = {k: r for k in CRITIC_KINDS if (r := reductions(rows, m, k)) is not None}
+    pairs = {k: p for k in red if (p := _pair(rows, m, k)) is not None}
+    kinds = list(red)
+    if not kinds:
         return f"(M = {m} was not profiled: no comparison with the paper.)"
-    by = {(r.method, r.views): r for r in rows}
-    c, g = by[("cookie", m)], by[("gfactorcl", m)]
-    table = f"""| at M = {m} | CooKIE | GFactorCL | reduction here | paper |
-|---|---|---|---|---|
-| trainable parameters | {_fmt_int(c.params_total)} | {_fmt_int(g.params_total)} | \
-{red['params']:.1f}% | {PAPER_PARAM_REDUCTION}% |
-| parameters without the (identical) encoders | {_fmt_int(c.params_total - c.params_encoders)} | \
-{_fmt_int(g.params_total - g.params_encoders)} | {red['params_no_encoders']:.1f}% | |
-| FLOPs of one training step | {c.flops_step / 1e9:.3f} G | {g.flops_step / 1e9:.3f} G | \
-{red['flops']:.1f}% | {PAPER_FLOP_REDUCTION}% |
-| wall time per epoch | {c.seconds_per_epoch:.3f} s | {g.seconds_per_epoch:.3f} s | \
-{red['time']:.1f}% | |
-| peak memory | {c.peak_memory_mb:.0f} MB | {g.peak_memory_mb:.0f} MB | {red['memory']:.1f}% | |
+    head = f"| at M = {m} | " + " | ".join(
+        f"{k}: CooKIE | {k}: GFactorCL | {k}: reduction" for k in kinds) + " | paper |"
+    lines = [head, "|---|" + "---|" * (3 * len(kinds) + 1)]
 
-"""
+    def line(label: str, value: Callable[[ProfileRow], str], key: str, paper: str = "") -> None:
+        cells = []
+        for k in kinds:
+            c, g = pairs[k]
+            pct = f"{red[k][key]:.1f}%"
+            cells += [value(c), value(g), f"**{pct}**" if key in ("params", "flops") else pct]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {paper} |")
+
+    line("trainable parameters", lambda r: _fmt_int(r.params_total), "params",
+         f"{PAPER_PARAM_REDUCTION}%")
+    line("parameters without the (identical) encoders",
+         lambda r: _fmt_int(r.params_total - r.params_encoders), "params_no_encoders")
+    line("FLOPs of one training step", lambda r: f"{r.flops_step / 1e9:.3f} G", "flops",
+         f"{PAPER_FLOP_REDUCTION}%")
+    line("wall time per epoch", lambda r: f"{r.seconds_per_epoch:.3f} s", "time")
+    line("peak memory", lambda r: f"{r.peak_memory_mb:.0f} MB", "memory")
+    line("critic evaluations per step (terms + CLUB critic step)",
+         lambda r: str(r.terms + r.club_critics), "evaluations")
+    if "concat" in pairs and all(r.flops_materialized for r in pairs["concat"]):
+        c, g = pairs["concat"]
+        blanks = " | ".join(["-"] * 3 * (len(kinds) - 1))
+        lines.append(
+            "| FLOPs with the N^2 concatenations built (FactorCL's code) | "
+            + (blanks + " | " if blanks else "")
+            + f"{c.flops_materialized / 1e9:.3f} G | {g.flops_materialized / 1e9:.3f} G | "
+            f"**{_reduction(c.flops_materialized, g.flops_materialized):.1f}%** | "
+            f"{PAPER_FLOP_REDUCTION}% |")
+    table = "\n".join(lines) + "\n\n"
+    first = kinds[0]
+    c, g = pairs[first]
+    r0 = red[first]
     why = [
         f"Where the difference comes from. At M = {m} CooKIE has {c.factors} factors ({m} "
         f"unique + {c.factors - m} pairwise shared), {c.terms} loss terms and {c.critics} "
         f"critics; GFactorCL has {g.factors} factors ({m} unique + {g.factors - m} shared, one "
         f"per subset of two or more views), {g.terms} terms and {g.critics} critics. The "
         f"encoders are identical in both ({_fmt_int(g.params_encoders)} parameters, "
-        f"{red['encoder_share_gfactorcl']:.1f}% of GFactorCL's), so they dilute the relative "
-        f"saving: without them CooKIE needs {red['params_no_encoders']:.1f}% fewer parameters. "
-        f"Heads: {red['heads']:.1f}% fewer (M^2 heads against M 2^(M-1)). Critics: "
-        f"{red['critics']:.1f}% fewer; GFactorCL's critics are not only more numerous, those "
+        f"{r0['encoder_share_gfactorcl']:.1f}% of GFactorCL's with {first} critics), so they "
+        f"dilute the relative saving. GFactorCL's critics are not only more numerous: those "
         f"that condition on other views take their encoder outputs e_R ({g.encoder_dim} "
         f"dimensions per view) as input, so critic parameters grow faster than the critic "
         f"count.",
-        f"FLOPs: with separable critics, every head, critic and encoder is an MLP applied once "
-        f"per region (FLOPs proportional to N x its parameters) plus one N x N score product "
-        f"per critic, so the FLOP reduction ({red['flops']:.1f}%) tracks the parameter "
-        f"reduction ({red['params']:.1f}%); `FlopCounterMode` counts matrix products only "
-        f"(elementwise work and the AdamW updates are not counted). FactorCL's concatenation "
-        f"critics evaluate their MLP on all N^2 pairs, so critic FLOPs dominate a step and the "
-        f"FLOP reduction approaches the critic-parameter reduction ({red['critics']:.1f}% "
-        f"here), which would explain why the paper's FLOP saving ({PAPER_FLOP_REDUCTION}%) "
-        f"exceeds its parameter saving ({PAPER_PARAM_REDUCTION}%). The paper's exact figures "
-        f"also depend on its encoders, head and critic sizes, which are not published in "
-        f"enough detail to copy: here the parameter reduction is "
-        f"{red['params'] - PAPER_PARAM_REDUCTION:+.1f} points and the FLOP reduction "
-        f"{red['flops'] - PAPER_FLOP_REDUCTION:+.1f} points from the paper's. " + (
-            f"Wall time falls more than FLOPs ({red['time']:.1f}%) because each of GFactorCL's "
-            f"extra terms adds small operations whose per-call overhead counts at this size."
-            if red["time"] > red["flops"] else
-            f"Wall time falls less than FLOPs ({red['time']:.1f}%): per-step costs shared by "
-            f"both methods (encoders, intra-view terms, optimizer calls) and timing noise on a "
-            f"shared machine weigh more than their FLOP share."),
     ]
+    if "separable" in red:
+        rs = red["separable"]
+        why.append(
+            f"Separable critics: every head, critic and encoder is an MLP applied once per "
+            f"region (FLOPs proportional to N x its parameters) plus one N x N score product per "
+            f"critic, so the FLOP reduction ({rs['flops']:.1f}%) tracks the parameter reduction "
+            f"({rs['params']:.1f}%). `FlopCounterMode` counts matrix products only (elementwise "
+            f"work and the AdamW updates are not counted).")
+    if "concat" in red:
+        rc = red["concat"]
+        why.append(
+            f"Concatenation critics (FactorCL's): every critic evaluation runs an MLP on all "
+            f"N^2 pairs, about 6 N^2 H^2 FLOPs with its backward whatever its input sizes (the "
+            f"first layer is split by linearity, see docs/method.md), so critic FLOPs dominate "
+            f"a step and the FLOP reduction ({rc['flops']:.1f}%) follows the number of critic "
+            f"evaluations per step ({rc['evaluations']:.1f}% fewer), not the parameters "
+            f"({rc['params']:.1f}% fewer). An implementation that materializes the N x N x "
+            f"(d_a + d_b) concatenation, as FactorCL's code does, adds about 2 N^2 (d_a + d_b) "
+            f"H forward FLOPs per evaluation, which grow with the e_R inputs of GFactorCL's "
+            f"conditional critics (counted on small batches and extrapolated, last row of the "
+            f"table above; per M in the table below)." + (
+                f" Counted that way, CooKIE needs "
+                f"{_reduction(pairs['concat'][0].flops_materialized, pairs['concat'][1].flops_materialized):.1f}% "  # noqa: E501
+                f"fewer FLOPs at M = {m}."
+                if all(r.flops_materialized for r in pairs["concat"]) else ""))
+    why.append(
+        f"The paper's exact figures also depend on its encoders, head and critic sizes, which "
+        f"are not published in enough detail to copy. Here, against the paper's "
+        f"{PAPER_PARAM_REDUCTION}% / {PAPER_FLOP_REDUCTION}%: " + "; ".join(
+            f"{k} critics {red[k]['params']:.1f}% fewer parameters "
+            f"({red[k]['params'] - PAPER_PARAM_REDUCTION:+.1f} points) and "
+            f"{red[k]['flops']:.1f}% fewer FLOPs "
+            f"({red[k]['flops'] - PAPER_FLOP_REDUCTION:+.1f} points)"
+            for k in kinds) + ".")
     return table + "\n\n".join(textwrap.fill(p, 100) for p in why)
 
 
+def materialized_text(rows: list[ProfileRow]) -> str:
+    """Concat-critic FLOPs per step for every M: split first layer (what runs here) and the
+    N^2 concatenations built (FactorCL's code), CooKIE against GFactorCL."""
+    lines = ["| M | CooKIE GFLOP | GFactorCL GFLOP | reduction | CooKIE GFLOP, built | "
+             "GFactorCL GFLOP, built | reduction, built |", "|---|---|---|---|---|---|---|"]
+    for m in sorted({r.views for r in rows}):
+        pair = _pair(rows, m, "concat")
+        if pair is None or not all(r.flops_materialized for r in pair):
+            continue
+        c, g = pair
+        lines.append(
+            f"| {m} | {_est(c, f'{c.flops_step / 1e9:.1f}')} | "
+            f"{_est(g, f'{g.flops_step / 1e9:.1f}')} | "
+            f"{_reduction(c.flops_step, g.flops_step):.1f}% | "
+            f"{c.flops_materialized / 1e9:.1f} | {g.flops_materialized / 1e9:.1f} | "
+            f"{_reduction(c.flops_materialized, g.flops_materialized):.1f}% |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def largest_fitting(rows: list[ProfileRow], method: str, critic: str,
+                    limit_mb: float = GB24_MB, up_to: int = 16) -> tuple[int | None, bool]:
+    """Largest M whose peak memory stays within `limit_mb` for (method, critic), and whether
+    it is extrapolated: beyond the profiled M, memory grows by the ratio of the last two
+    profiled M (geometric growth, up to M = `up_to`)."""
+    sub = sorted((r for r in rows if r.method == method and r.critic == critic),
+                 key=lambda r: r.views)
+    if not sub:
+        return None, False
+    fits = [r.views for r in sub if r.peak_memory_mb <= limit_mb]
+    best = max(fits) if fits else None
+    extrapolated = any(r.estimated for r in sub if r.views == best)
+    if best == sub[-1].views and len(sub) >= 2 and sub[-2].peak_memory_mb > 0:
+        mem, m = sub[-1].peak_memory_mb, best
+        growth = mem / sub[-2].peak_memory_mb
+        while growth > 1 and m < up_to and mem * growth <= limit_mb:
+            mem, m = mem * growth, m + 1
+        if m > best:
+            best, extrapolated = m, True
+    return best, extrapolated
+
+
+def fit_text(rows: list[ProfileRow], epochs: int | None) -> str:
+    """Largest M within 24 GB per method and critic, and the time of a stage-2 fit."""
+    top = max(r.views for r in rows)
+    lines = [f"| method | critic | largest M within 24 GB | peak MB at M = {top} | "
+             f"s / epoch at M = {top} | stage-2 fit at M = {top} |", "|---|---|---|---|---|---|"]
+    for critic in CRITIC_KINDS:
+        for method in METHODS:
+            best, extra = largest_fitting(rows, method, critic)
+            last = [r for r in rows if (r.method, r.critic, r.views) == (method, critic, top)]
+            if best is None and not last:
+                continue
+            r = last[0] if last else None
+            fit = (f"{_est(r, f'{epochs * r.seconds_per_epoch / 60:.1f}')} min ({epochs} epochs)"
+                   if r is not None and epochs else "")
+            shown = ("none" if best is None else f">= {best}" if best >= 16 else str(best))
+            lines.append(
+                f"| {method} | {critic} | {shown}{' (estimate)' if extra else ''} | "
+                f"{_est(r, f'{r.peak_memory_mb:.0f}') if r else ''} | "
+                f"{_est(r, f'{r.seconds_per_epoch:.2f}') if r else ''} | {fit} |")
+    return "\n".join(lines)
+
+
 def plot_profile(rows: list[ProfileRow], target: Path) -> None:
-    """Parameters, FLOPs, time and memory against M, log scale, one line per method."""
+    """Parameters, FLOPs, time and memory against M (log scale, one line per method and
+    critic; hollow markers: estimated), and the CooKIE / GFactorCL ratio curves against the
+    ratio of term counts 2M^2 / (4M + M(M-1) 2^(M-2)), O(M^2) against O(2^M)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -435,29 +668,60 @@ def plot_profile(rows: list[ProfileRow], target: Path) -> None:
 
     panels = [("params_total", "trainable parameters"), ("flops_step", "FLOPs per training step"),
               ("seconds_per_epoch", "seconds per epoch"), ("peak_memory_mb", "peak memory (MB)")]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
-    for ax, (attr, title) in zip(axes, panels, strict=True):
-        for method in dict.fromkeys(r.method for r in rows):
-            sub = [r for r in rows if r.method == method]
+    fig, axes = plt.subplots(1, 5, figsize=(21, 4.2))
+    styles = {"separable": "-", "concat": "--"}
+    colors = {"cookie": "tab:blue", "gfactorcl": "tab:orange"}
+    combos = list(dict.fromkeys((r.method, r.critic) for r in rows))
+    for ax, (attr, title) in zip(axes[:4], panels, strict=True):
+        for method, critic in combos:
+            sub = [r for r in rows if (r.method, r.critic) == (method, critic)]
+            xs = [r.views for r in sub]
             ys = [max(float(getattr(r, attr)), 1e-3) for r in sub]
-            ax.plot([r.views for r in sub], ys, marker="o", label=method)
+            ax.plot(xs, ys, styles.get(critic, ":"), color=colors.get(method),
+                    label=f"{method} ({critic})")
+            for r, y in zip(sub, ys, strict=True):
+                ax.plot(r.views, y, "o", color=colors.get(method),
+                        markerfacecolor="white" if r.estimated else colors.get(method))
+        if attr == "peak_memory_mb":
+            ax.axhline(GB24_MB, color="grey", lw=0.8, ls=":")
+            ax.text(2, GB24_MB * 1.1, "24 GB", color="grey", fontsize=8)
         ax.set_yscale("log")
+        ax.set_title(title)
+    ax = axes[4]
+    ms = sorted({r.views for r in rows})
+    ax.plot(ms, [term_count("cookie", m) / term_count("gfactorcl", m) for m in ms], "k:",
+            marker="s", label="terms 2M^2 / (4M + M(M-1)2^(M-2))")
+    for critic in dict.fromkeys(r.critic for r in rows):
+        for attr, marker in (("flops_step", "o"), ("params_total", "^"),
+                             ("flops_materialized", "x")):
+            pts = [(m, p) for m in ms if (p := _pair(rows, m, critic)) is not None
+                   and getattr(p[1], attr)]
+            label = {"flops_step": "FLOPs", "params_total": "params",
+                     "flops_materialized": "FLOPs, concatenations built"}[attr]
+            if pts:
+                ax.plot([m for m, _ in pts],
+                        [getattr(c, attr) / getattr(g, attr) for _, (c, g) in pts],
+                        styles.get(critic, ":"), marker=marker, label=f"{label} ({critic})")
+    ax.set_yscale("log")
+    ax.set_title("CooKIE / GFactorCL")
+    ax.legend(fontsize=7)
+    for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("number of views M")
-        ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend()
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     with atomic_file(target) as tmp:
-        fig.savefig(tmp, dpi=120)
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
 def write_profile(rows: list[ProfileRow], out: str | Path, command: str, source: str,
                   seconds: float, device: str = "cpu", budget_s: float = 20.0,
+                  epochs: int | None = None, max_memory_mb: float | None = None,
                   paths: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
-    """Write profile.md (table, command, machine, M = 4 comparison) and profile.png into
-    ``out``, or to the (staged) ``paths`` (md, png)."""
+    """Write profile.md (table, command, machine, M = 4 comparison for each critic kind,
+    largest M within 24 GB) and profile.png into ``out``, or to the (staged) ``paths``."""
     from cookie.experiments import machine_description
     from cookie.io.atomic import atomic_file
 
@@ -474,8 +738,12 @@ def write_profile(rows: list[ProfileRow], out: str | Path, command: str, source:
                           "the model was built",
     }
     ns = sorted({r.n for r in rows})
-    timing = ", ".join(f"{r.method} M = {r.views}: {r.timing_steps}" for r in rows
-                       if r.timing_steps < 3) or "none here"
+    timing = ", ".join(f"{r.method} ({r.critic}) M = {r.views}: {r.timing_steps}"
+                       for r in rows if 0 < r.timing_steps < 3) or "none here"
+    fitted = [r for r in rows if r.flops_fit and not r.estimated]
+    fit_error = max((abs(r.flops_fit - r.flops_step) / r.flops_step for r in fitted),
+                    default=None)
+    estimated = [r for r in rows if r.estimated]
     threads = ", ".join(sorted({str(r.threads) for r in rows}))
     paragraphs = [
         f"Machine: {machine_description()}; device: {device}; torch {torch.__version__}; "
@@ -486,12 +754,16 @@ def write_profile(rows: list[ProfileRow], out: str | Path, command: str, source:
         f"Inputs: {source}. Views beyond the real ones are copies of a {SYNTHETIC_DIM}-d "
         f"synthetic table view (same encoder shape). Regions per full batch: N = "
         f"{', '.join(map(str, ns))}. Method settings: the config's `[method]` section (the "
-        f"defaults without a config), identical for both methods: same encoders, head sizes, "
-        f"separable critics and estimators.",
+        f"defaults without a config) with `critic` set to each kind profiled "
+        f"({', '.join(dict.fromkeys(r.critic for r in rows))}), identical for both methods: "
+        f"same encoders, head sizes, critics and estimators. The FLOP-counted step uses the "
+        f"augmentation proxy (no relational targets are computed here), so every loss term "
+        f"has its own critic.",
     ]
     bullets = [
-        "**parameters**: trainable parameters; critics are every `SeparableCritic` "
-        "(intra-view, InfoNCE and CLUB critics), heads are the rest outside the encoders.",
+        "**parameters**: trainable parameters; critics are every `SeparableCritic` or "
+        "`ConcatCritic` (intra-view, InfoNCE and CLUB critics), heads are the rest outside "
+        "the encoders.",
         "**FLOPs**: one full stage-2 training step (encoder-side forward + backward + AdamW "
         "step, then the CLUB critic step forward + backward + AdamW step) counted by "
         "`torch.utils.flop_counter.FlopCounterMode` (matrix products and convolutions; "
@@ -500,6 +772,18 @@ def write_profile(rows: list[ProfileRow], out: str | Path, command: str, source:
         f"steps after a warm-up step (the FLOP-counted one); fewer steps ({timing}) when they "
         f"would exceed {budget_s:.0f} s. Times are indicative on a shared machine.",
         f"**peak memory**: {'; '.join(memory_note.get(k, k) for k in kinds)}.",
+        "**estimates (~)**: " + (
+            f"rows predicted to need more than {max_memory_mb:.0f} MB (the last measured "
+            f"row's peak scaled by the encoder-side FLOPs) were not run: "
+            f"{', '.join(f'{r.method} ({r.critic}) M = {r.views}' for r in estimated)}. "
+            f"Their counts and parameters are exact, their FLOPs extrapolated from small "
+            f"batches (below), their time and memory scaled from the last measured row of the "
+            f"same method and critic by FLOPs: estimates, not measurements."
+            if estimated else "none: every row was measured."),
+        "**FLOP extrapolation**: concat rows also count the FLOPs of steps on the first "
+        f"{', '.join(map(str, FIT_SIZES))} regions and fit a N^2 + b N + c; " + (
+            f"on the measured rows the fit is off by at most {100 * fit_error:.4f}%."
+            if fit_error is not None else "no measured row to check the fit on."),
     ]
     body = "\n\n".join(textwrap.fill(p, 100) for p in paragraphs)
     body += "\n\n" + "\n".join(textwrap.fill(b, 100, initial_indent="- ",
@@ -516,6 +800,26 @@ Command: `{command}`
 
 {comparison_text(rows, 4)}
 
+{"## Concat critics: FLOPs per step with the concatenations built" + chr(10) + chr(10)
+   + materialized_text(rows) + chr(10) + chr(10) + textwrap.fill(
+    "Split: the first layer by linearity (what `ConcatCritic` runs); built: the N x N x "
+    "(d_a + d_b) concatenations materialized as in FactorCL's code, same scores. Both "
+    "counted by FlopCounterMode, the built variant on 8, 16 and 24 regions and extrapolated "
+    "to N (exact for these quadratic counts, see above).", 100) + chr(10)
+   if materialized_text(rows) else ""}
+## Largest M within 24 GB, and the time of a fit
+
+{fit_text(rows, epochs)}
+
+{textwrap.fill(
+    "Largest M: the largest profiled M whose peak memory (measured, or estimated: ~) stays "
+    "within 24 GB; where the largest profiled M fits, memory is extrapolated beyond it by the "
+    "growth ratio of the last two profiled M (an estimate, conservative where memory grows "
+    "polynomially rather than geometrically; the search stops at 16). Stage-2 fit: the config's "
+    "`epochs` times the time per full-batch epoch (stage 1, intra-view only, is cheaper and "
+    "not included). Peak memory is that of one full-batch training step, on this device.",
+    100)}
+
 ![profile](profile.png)
 """
     md, png = paths or (out / "profile.md", out / "profile.png")
@@ -528,10 +832,12 @@ Command: `{command}`
 def run_profile(config: str | Path | None, max_views: int, out: str | Path, command: str,
                 n: int | None = None, device: str = "cpu", isolate: bool = True,
                 cache_dir: Path | None = None, budget_s: float = 20.0, threads: int = 1,
+                critics: tuple[str, ...] = CRITIC_KINDS, max_memory_mb: float | None = None,
                 say: Callable[[str], None] = print,
                 overwrite: bool = False) -> tuple[list[ProfileRow], Path, Path]:
-    """Profile both methods for M = 2..max_views and write profile.md / profile.png into
-    ``out`` (checked before any work; earlier files are replaced only with ``overwrite``)."""
+    """Profile both methods with each critic kind for M = 2..max_views and write profile.md /
+    profile.png into ``out`` (checked before any work; earlier files are replaced only with
+    ``overwrite``)."""
     from cookie.io.atomic import output_files
 
     if max_views < 2:
@@ -541,9 +847,10 @@ def run_profile(config: str | Path | None, max_views: int, out: str | Path, comm
     with output_files([md, png], overwrite, [config] if config else []) as staged:
         specs, data, cfg, source = view_inputs(config, n, cache_dir, max_views)
         rows = profile_inputs(specs, data, cfg, range(2, max_views + 1), device=device,
-                              isolate=isolate, budget_s=budget_s, threads=threads, say=say)
+                              isolate=isolate, budget_s=budget_s, threads=threads,
+                              critics=critics, max_memory_mb=max_memory_mb, say=say)
         write_profile(rows, out, command, source, time.perf_counter() - start, device,
-                      budget_s, paths=(staged[0], staged[1]))
+                      budget_s, cfg.epochs, max_memory_mb, paths=(staged[0], staged[1]))
     return rows, md, png
 
 

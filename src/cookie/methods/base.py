@@ -19,7 +19,7 @@ from cookie.losses.distributed import gather_rows
 from cookie.methods.data import ViewSpec
 from cookie.methods.encoders import ViewEncoder
 from cookie.methods.targets import block_target, relational_inputs
-from cookie.models.heads import SeparableCritic
+from cookie.models.heads import CRITICS, make_critic
 
 Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
 #: batch key of the region positions (into the training tensors) of a batch's rows
@@ -74,7 +74,7 @@ class MultiViewObjective(nn.Module):
         })
         d = cfg.encoder_dim
         self.intra_critics = nn.ModuleDict({
-            n: SeparableCritic(d, d, cfg.critic_dim, cfg.temperature, shared=True)
+            n: make_critic(cfg, d, d, shared=True)
             for n in self.names
         })
         #: relational targets per block key (region position -> row), set by `set_targets`
@@ -200,7 +200,7 @@ class MultiViewObjective(nn.Module):
 
     def term_count(self) -> dict[str, int]:
         """Number of loss terms and critics (counted from the modules)."""
-        return {"critics": sum(1 for m in self.modules() if isinstance(m, SeparableCritic))}
+        return {"critics": sum(1 for m in self.modules() if isinstance(m, CRITICS))}
 
 
 class IntraOnly(MultiViewObjective):

@@ -25,7 +25,7 @@ from torch import nn
 
 from cookie.losses import club_upper_bound
 from cookie.methods.base import Batch, MultiViewObjective, masked_scores, nce_term, pair_key
-from cookie.models.heads import SeparableCritic, block_sizes
+from cookie.models.heads import block_sizes, make_critic
 
 
 def club_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
@@ -52,8 +52,8 @@ class CookieObjective(MultiViewObjective):
         blocks = (len(self.names) if use_unique else 0) + (len(self.pairs) if use_shared else 0)
         sizes = iter(block_sizes(cfg.embedding_dim, blocks))
 
-        def critic(a: int, b: int) -> SeparableCritic:
-            return SeparableCritic(a, b, cfg.critic_dim, cfg.temperature)
+        def critic(a: int, b: int) -> nn.Module:
+            return make_critic(cfg, a, b)
 
         self.unique_heads, self.unique_nce = nn.ModuleDict(), nn.ModuleDict()
         self.unique_club, self.unique_cond = nn.ModuleDict(), nn.ModuleDict()

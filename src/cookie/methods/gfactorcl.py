@@ -32,7 +32,7 @@ from torch import nn
 from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
 from cookie.methods.cookie import club_term, head
 from cookie.methods.registry import register
-from cookie.models.heads import SeparableCritic, block_sizes
+from cookie.models.heads import block_sizes, make_critic
 
 
 def factor_key(members: tuple[str, ...], rest: tuple[str, ...]) -> str:
@@ -62,8 +62,8 @@ class GFactorCLObjective(MultiViewObjective):
                 f"least {n_factors} (one dimension per factor), got {cfg.embedding_dim}")
         sizes = iter(block_sizes(cfg.embedding_dim, n_factors))
 
-        def critic(a: int, b: int) -> SeparableCritic:
-            return SeparableCritic(a, b, cfg.critic_dim, cfg.temperature)
+        def critic(a: int, b: int) -> nn.Module:
+            return make_critic(cfg, a, b)
 
         #: (members S, rest R) of every shared factor, by size then in combination order
         self.factors: list[tuple[tuple[str, ...], tuple[str, ...]]] = [

@@ -17,7 +17,7 @@ from torch import nn
 from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
 from cookie.methods.cookie import head
 from cookie.methods.registry import register
-from cookie.models.heads import SeparableCritic, block_sizes
+from cookie.models.heads import block_sizes, make_critic
 
 
 class SharedPairwiseObjective(MultiViewObjective):
@@ -33,9 +33,8 @@ class SharedPairwiseObjective(MultiViewObjective):
         self.view_heads = nn.ModuleDict(
             {n: head(d, k) for n, k in zip(self.names, sizes, strict=True)})
         self.pair_critics = nn.ModuleDict({
-            pair_key(a, b): SeparableCritic(self.view_heads[a][-1].out_features,
-                                            self.view_heads[b][-1].out_features,
-                                            cfg.critic_dim, cfg.temperature)
+            pair_key(a, b): make_critic(cfg, self.view_heads[a][-1].out_features,
+                                        self.view_heads[b][-1].out_features)
             for a, b in self.pairs
         })
 

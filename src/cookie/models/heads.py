@@ -1,10 +1,15 @@
-"""Projection heads and separable critics."""
+"""Critics (separable and concatenation) and block sizes of the projection heads."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from cookie.config import MethodConfig
 
 
 class SeparableCritic(nn.Module):
@@ -28,6 +33,56 @@ class SeparableCritic(nn.Module):
         ga = F.normalize(self.g(a), dim=-1)
         hb = F.normalize(self.h(b), dim=-1)
         return ga @ hb.T / self.temperature
+
+
+class ConcatCritic(nn.Module):
+    """FactorCL's concatenation critic: S_kl = f([a_k, b_l]) for every pair of a batch, with
+
+        f(z) = w_3^T relu(W_2 relu(W_1 z + c_1) + c_2) + c_3,   W_1 = [W_a, W_b]
+
+    (FactorCL's ``mlp(dim_a + dim_b, hidden, 1, layers=1)``, ReLU, no temperature). The first
+    layer is split by linearity, W_1 [a; b] = W_a a + W_b b, so the N x N x (dim_a + dim_b)
+    concatenation is never built: two matrix products and a broadcast add give the
+    N x N x hidden first-layer activations, and the rest of the MLP runs on those. With
+    ``shared=True`` both halves use the same W_a (a symmetric critic, f(a, b) = f(b, a)).
+    ``materialize = True`` builds the concatenations instead, as FactorCL's code does (same
+    scores, N^2 (dim_a + dim_b) memory and first-layer FLOPs; used to count that cost).
+    """
+
+    materialize: bool = False
+
+    def __init__(self, dim_a: int, dim_b: int, hidden: int = 64, shared: bool = False) -> None:
+        super().__init__()
+        if shared and dim_a != dim_b:
+            raise ValueError(f"a shared critic needs equal input sizes, got {dim_a}, {dim_b}")
+        self.first_a = nn.Linear(dim_a, hidden)
+        self.first_b = None if shared else nn.Linear(dim_b, hidden, bias=False)
+        self.rest = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                  nn.Linear(hidden, 1))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        wb = (self.first_a if self.first_b is None else self.first_b).weight
+        if self.materialize:
+            n, m = a.shape[0], b.shape[0]
+            pairs = torch.cat([a.unsqueeze(1).expand(n, m, -1), b.unsqueeze(0).expand(n, m, -1)],
+                              dim=2)
+            pre = F.linear(pairs, torch.cat([self.first_a.weight, wb], 1), self.first_a.bias)
+        else:
+            pre = self.first_a(a).unsqueeze(1) + F.linear(b, wb).unsqueeze(0)  # N x N x hidden
+        return self.rest(pre).squeeze(-1)
+
+
+#: every critic class (for counting critics and their parameters)
+CRITICS = (SeparableCritic, ConcatCritic)
+
+
+def make_critic(cfg: MethodConfig, dim_a: int, dim_b: int, shared: bool = False) -> nn.Module:
+    """The critic that ``cfg.critic`` names, scoring (dim_a, dim_b) pairs into an N x N matrix:
+    `SeparableCritic` (projection size ``critic_dim``, temperature) or `ConcatCritic` (hidden
+    width max(critic_dim, 32), the separable critic's hidden width)."""
+    if cfg.critic == "concat":
+        return ConcatCritic(dim_a, dim_b, max(cfg.critic_dim, 32), shared=shared)
+    return SeparableCritic(dim_a, dim_b, cfg.critic_dim, cfg.temperature, shared=shared)
 
 
 def block_sizes(total: int, blocks: int) -> list[int]:
