@@ -426,20 +426,26 @@ def leftovers(parent: Path, name: str) -> list[str]:
         p.name for p in parent.glob(f".{name}.*"))
 
 
-@pytest.mark.parametrize("build", CASES, ids=[c.__name__ for c in CASES])
-def test_bad_input_one_clean_line(build: Builder, tmp_path: Path) -> None:
+def run_bad_case(build, tmp_path: Path):
+    """Build a case on a fresh synthetic dataset, run it through the CLI and check that it
+    exits 2 with one error line holding every expected part; returns (root, runs, case, line)."""
     root = tmp_path / "data"
     _, cfg = make_dataset(root)
     runs = tmp_path / "runs"
     runs.mkdir()
-    out = runs / "run"
-    case = build(root, cfg, out)
+    case = build(root, cfg, runs / "run")
     res = runner.invoke(app, case.args)
     assert res.exit_code == 2, f"exit {res.exit_code}: {res.output}\n{res.exception!r}"
     assert "Traceback" not in res.output
     line = error_line(res.output)
     for part in case.expect:
         assert part in line, f"{part!r} not in: {line}"
+    return root, runs, case, line
+
+
+@pytest.mark.parametrize("build", CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input_one_clean_line(build: Builder, tmp_path: Path) -> None:
+    root, runs, _, _ = run_bad_case(build, tmp_path)
     assert leftovers(runs, "run") == [], "output or temp dir left behind"
     assert not (root / "pwned").exists(), "a label expression was executed"
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 import cookie
 from cookie.cli import app
 from tests.synthetic import ORIGIN, make_dataset, write_config, write_raster
-from tests.test_bad_inputs import error_line, fit_args, leftovers, rewrite, runner
+from tests.test_bad_inputs import error_line, fit_args, leftovers, rewrite, run_bad_case, runner
 
 SRC = str(Path(cookie.__file__).resolve().parents[1])  # the child imports the same package
 
@@ -337,18 +337,7 @@ def files_under(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("build", CASES, ids=[c.__name__ for c in CASES])
 def test_crash_is_one_clean_line(build: Builder, tmp_path: Path) -> None:
-    root = tmp_path / "data"
-    _, cfg = make_dataset(root)
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    out = runs / "run"
-    case = build(root, cfg, out)
-    res = runner.invoke(app, case.args)
-    assert res.exit_code == 2, f"exit {res.exit_code}: {res.output}\n{res.exception!r}"
-    assert "Traceback" not in res.output
-    line = error_line(res.output)
-    for part in case.expect:
-        assert part in line, f"{part!r} not in: {line}"
+    _, runs, case, line = run_bad_case(build, tmp_path)
     for part in case.absent:
         assert part not in line, f"{part!r} in: {line}"
     assert left_behind(runs) == [], "output or temp dir left behind"
