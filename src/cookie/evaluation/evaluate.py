@@ -82,11 +82,12 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Nested dicts / lists of numpy scalars, paths and non-finite floats as JSON values."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -136,7 +137,7 @@ class EvaluationReport:
         for key, frame in self.predictions.items():
             preds.append({"key": list(key), "region_id": frame.index.tolist(),
                           **{c: frame[c].tolist() for c in frame.columns}})
-        return _jsonable({"meta": self.meta, "table": self.table.to_dict(orient="records"),
+        return jsonable({"meta": self.meta, "table": self.table.to_dict(orient="records"),
                           "predictions": preds})
 
     def to_json(self, path: str | Path) -> Path:

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from cookie.errors import ConfigError, DataError
 from cookie.evaluation import metrics as M
-from cookie.evaluation.evaluate import BLAS_THREADS, MAIN_METRIC, _class_labels
+from cookie.evaluation.evaluate import BLAS_THREADS, MAIN_METRIC, _class_labels, jsonable
 from cookie.evaluation.folds import Fold, shuffled_folds, stratified_folds
 from cookie.evaluation.probes import logistic, ridge_cv
 from cookie.evaluation.protocols import guard_range
@@ -331,23 +331,12 @@ class TuneResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(v: Any) -> Any:
-            if isinstance(v, dict):
-                return {str(k): clean(x) for k, x in v.items()}
-            if isinstance(v, list | tuple):
-                return [clean(x) for x in v]
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            return v
-
         tasks = []
         for t in self.tasks:
             d = asdict(t)
             d.pop("outer_folds")
             tasks.append(d)
-        return clean({"meta": self.meta, "method": self.method,
+        return jsonable({"meta": self.meta, "method": self.method,
                       "settings": [asdict(s) for s in self.settings], "tasks": tasks})
 
     def to_markdown(self) -> str:

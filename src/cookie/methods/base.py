@@ -100,7 +100,7 @@ class MultiViewObjective(nn.Module):
             inputs = {}
             for n in self.names:
                 enc = self.encoders[n]
-                xn = enc.x_norm(x[n]).reshape(x[n].shape[0], -1) if x[n].ndim == 2 else x[n]
+                xn = enc.x_norm(x[n]) if x[n].ndim == 2 else x[n]  # images: their aux stats
                 an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
                 inputs[n] = relational_inputs(xn, an)
             for key, (views, k) in self.target_blocks().items():
