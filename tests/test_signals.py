@@ -212,3 +212,25 @@ def test_failing_view_in_a_forked_worker_is_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2, res.stdout + res.stderr
     text = (res.stdout + res.stderr).strip()
     assert text.startswith("error:") and "pts.gpkg" in text and len(text.splitlines()) == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_child_forked_during_a_run_ends_on_a_signal_and_never_runs_on(sig):
+    """A worker forked by a run inherits the run's signal handler until it sets up its own;
+    a signal in that window (the parent abandoning its pool, Ctrl-C to the process group)
+    must end the child there, not raise into a copy of the parent's code, which would go on
+    running the rest of the command (or of a test session) beside the parent."""
+    import os
+
+    from cookie.cli import signals_interrupt
+
+    with signals_interrupt():
+        pid = os.fork()
+        if pid == 0:  # the child: without the guard the handler raises and we exit 0 below
+            try:
+                os.kill(os.getpid(), sig)
+                time.sleep(5)
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + sig

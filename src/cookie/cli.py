@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -80,7 +81,14 @@ def main(debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
                                                                     show_path=False)])
 
 
+_SIGNAL_OWNER = {"pid": 0}
+
+
 def _raise_interrupted(signum: int, frame) -> None:
+    if os.getpid() != _SIGNAL_OWNER["pid"]:
+        # a child forked by this run (a featurization worker not yet set up) inherits this
+        # handler: it must end here, never unwind into its parent's code and carry on as it
+        os._exit(128 + signum)
     # the first signal stops the run; further ones would cut its clean-up short
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
@@ -95,6 +103,7 @@ def signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _SIGNAL_OWNER["pid"] = os.getpid()
     previous = {sig: signal.signal(sig, _raise_interrupted)
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

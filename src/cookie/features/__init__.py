@@ -119,13 +119,15 @@ def _featurize_side_by_side(view_cfgs: Sequence, regions: gpd.GeoDataFrame,
 def _abandon(pool: ProcessPoolExecutor | ThreadPoolExecutor) -> None:
     """Stop a pool whose results are no longer wanted (a view failed, or a signal came).
 
-    Worker processes are ended at once and the pool is waited for, so that none of it is left
-    for the interpreter's exit (where Python's `concurrent.futures` exit hook may then write
-    to the pool's closed wake-up pipe and print an "Exception ignored" traceback). Threads
-    cannot be ended: their queued views are cancelled and the running ones finish alone."""
+    Worker processes are killed at once (SIGKILL: one just forked may not have set up its
+    own signal handling yet, see `_worker_start`) and the pool is waited for, so that none of
+    it is left for the interpreter's exit (where Python's `concurrent.futures` exit hook may
+    then write to the pool's closed wake-up pipe and print an "Exception ignored" traceback).
+    Threads cannot be ended: their queued views are cancelled and the running ones finish
+    alone."""
     if isinstance(pool, ProcessPoolExecutor):
         for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
+            process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
     else:
         pool.shutdown(wait=False, cancel_futures=True)
