@@ -281,6 +281,8 @@ class MethodConfig(Strict):
         "view's region-similarity structure, see docs/method.md) or `augment` (an augmentation, "
         "as in the paper; always used by cookie_paper)")
     relational_weight: float = Field(1.0, ge=0, description="weight of the relational terms")
+    flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "
+                               "of `flows` views (relational proxy only; see docs/method.md)")
     landmarks: int = Field(2048, ge=16, description="regions beyond which relational targets "
                            "use the Nystroem approximation on this many landmarks")
     seed: int = Field(0, ge=0, le=SEED_MAX)

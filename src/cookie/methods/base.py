@@ -18,6 +18,7 @@ from cookie.losses import infonce_loss
 from cookie.losses.distributed import gather_rows
 from cookie.methods.data import ViewSpec
 from cookie.methods.encoders import ViewEncoder
+from cookie.methods.flows import FlowDecoder, flow_matrix, flow_term
 from cookie.methods.targets import block_target, relational_inputs
 from cookie.models.heads import CRITICS, make_critic
 
@@ -79,6 +80,13 @@ class MultiViewObjective(nn.Module):
         })
         #: relational targets per block key (region position -> row), set by `set_targets`
         self.targets: dict[str, torch.Tensor] = {}
+        #: flows views' trip matrices (origin position x destination position), same source
+        self.flow_weights: dict[str, torch.Tensor] = {}
+        #: per flows view, the source and destination maps of its flow decoder (FLOW terms)
+        self.flow_decoders = nn.ModuleDict({
+            s.name: FlowDecoder(d) for s in specs
+            if s.kind == "flows" and self.relational and cfg.flow_weight > 0
+        })
 
     # ------------------------------------------------------------------ relational proxy
     @property
@@ -94,6 +102,7 @@ class MultiViewObjective(nn.Module):
         """Compute every block's relational target from the training regions' inputs (after
         `fit_normalization`); blocks with an image view without statistics get none."""
         self.targets = {}
+        self.flow_weights = {n: flow_matrix(x[n]) for n in self.flow_decoders}
         if not self.relational:
             return
         with torch.no_grad():
@@ -135,6 +144,20 @@ class MultiViewObjective(nn.Module):
         energy = target[valid].pow(2).sum(1).mean().clamp_min(1e-12)
         return self.cfg.relational_weight * math.log(count) * err / energy
 
+    def flow_terms(self, e: dict[str, torch.Tensor], batch: Batch,
+                   masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """FLOW terms of every flows view: how well its encoder output predicts where the
+        region's trips go and come from (`flow_term`), weighted by ``flow_weight``."""
+        out = {}
+        if INDEX_KEY not in batch:
+            return out
+        for n, decoder in self.flow_decoders.items():
+            index = batch[INDEX_KEY].to(e[n].device)  # type: ignore[union-attr]
+            trips = self.flow_weights[n].to(e[n].device)[index][:, index]
+            out[f"flow/{n}"] = self.cfg.flow_weight * flow_term(
+                decoder.source(e[n]), decoder.destination(e[n]), trips, masks[n])
+        return out
+
     # ------------------------------------------------------------------ helpers
     @property
     def pairs(self) -> list[tuple[str, str]]:
@@ -155,7 +178,10 @@ class MultiViewObjective(nn.Module):
     def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
         """Encoder-side loss terms and the cache that `critic_terms` reuses."""
         e, e_aug, masks = self.encode(batch, False), self.encode(batch, True), self.masks(batch)
-        return self.intra_terms(e, e_aug, masks), {"e": e, "e_aug": e_aug, "masks": masks}
+        terms = self.intra_terms(e, e_aug, masks)
+        if stage != 1:
+            terms.update(self.flow_terms(e, batch, masks))
+        return terms, {"e": e, "e_aug": e_aug, "masks": masks}
 
     def terms_with_heads(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
         """The intra terms; in stage 2 the cache also holds the heads (`self.heads`) of the

@@ -53,6 +53,7 @@ class SharedPairwiseObjective(MultiViewObjective):
             rel = self.relational_term(h[n], f"view/{n}", batch, masks[n])
             if rel is not None:
                 terms[f"view_rel/{n}"] = rel
+        terms.update(self.flow_terms(e, batch, masks))
         return terms, {"e": e, "h": h, "masks": masks}
 
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
