@@ -44,9 +44,11 @@ def raw_view_features(dataset) -> pd.DataFrame:
     """Every view's features side by side (``view:feature`` columns), each column
     standardized over the regions: what the `raw` method embeds."""
     parts = [v.to_frame().add_prefix(f"{n}:") for n, v in dataset.views.items()]
-    frame = pd.concat(parts, axis=1).astype(float)
-    sd = frame.std().replace(0, 1).fillna(1)
-    return (frame - frame.mean()) / sd
+    frame = pd.concat(parts, axis=1)
+    mean = frame.mean().to_numpy()  # computed exactly as the `raw` method does
+    sd = frame.std().replace(0, 1).fillna(1).to_numpy()
+    values = ((frame.to_numpy() - mean) / sd).astype(np.float32)
+    return pd.DataFrame(values, index=frame.index, columns=frame.columns)
 
 
 def _fold_score(metric: str, y: np.ndarray, p: np.ndarray) -> float:
