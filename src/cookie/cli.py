@@ -221,8 +221,8 @@ def embed(
 ) -> None:
     """Embed the regions of a config with a trained model."""
     from cookie.config import load_config
-    from cookie.dataset import load_dataset
     from cookie.embedder import CookieEmbedder
+    from cookie.features.transfer import load_dataset_for_model
     from cookie.io.atomic import output_dir, output_files
     from cookie.io.outputs import data_files, write_embeddings
 
@@ -235,7 +235,8 @@ def embed(
     with guard as staged:
         embedder = CookieEmbedder.load(model_dir)
         console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
-        ds = load_dataset(cfg, cache_dir=cache_dir, with_labels=False)
+        # class columns against the model's vocabularies: another area gets the same columns
+        ds = load_dataset_for_model(cfg, embedder.feature_names_, cache_dir)
         if partitioned:
             from cookie.io.partitioned import write_partitioned_embeddings
 
