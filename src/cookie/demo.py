@@ -46,9 +46,18 @@ def demo_verdict(report) -> str:
     base = report.meta.get("baseline") or {}
     if not base.get("sentences"):
         return "No raw-views baseline was computed."
-    return (f"**In short:** {base['sentences'][0]} Over all "
-            f"{base['comparisons']} protocol/probe pairs, the embedding beats the raw views in "
-            f"{base['wins']}.")
+    def pairs(rows) -> str:
+        return ", ".join(f"{r['protocol']} {r['probe'].replace('_', ' ')} "
+                         f"({100 * r['gain']:+.1f})" for r in rows)
+
+    rows = base.get("rows", [])
+    won = [r for r in rows if r["gain"] > 0]
+    lost = [r for r in rows if r["gain"] <= 0]
+    text = f"**In short:** {base['sentences'][0]}"
+    text += (f" Over all {len(rows)} protocol/probe pairs, the embedding beats the raw views in "
+             f"{len(won)}" + (f": {pairs(won)}" if won else ""))
+    text += (f"; it trails them in {pairs(lost)}." if lost else ".")
+    return text + " (Gains in R2 points.)"
 
 
 def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
