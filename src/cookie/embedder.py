@@ -207,6 +207,8 @@ class CookieEmbedder:
         _check_views_have_data(dataset)
         self.config_ = cfg
         self.view_names_ = list(dataset.views)
+        # what another area is featurized against (`cookie.features.transfer`)
+        self.feature_names_ = {n: list(v.feature_names) for n, v in dataset.views.items()}
         self.specs_ = [ViewSpec.from_view(v) for v in dataset.views.values()]
         override = self.params.get("augment") or {}
         self.augments_ = {
@@ -357,6 +359,7 @@ class CookieEmbedder:
             "views": [s.to_dict() for s in self.specs_],
             "augments": {k: v.model_dump() for k, v in self.augments_.items()},
             "encoders": self.encoder_choice_,
+            "feature_names": getattr(self, "feature_names_", {}),
         }
         if self.config_.name == "raw":
             state = {"mean": torch.tensor(self.raw_mean_), "std": torch.tensor(self.raw_std_)}
@@ -407,6 +410,7 @@ class CookieEmbedder:
         self.view_names_ = [s.name for s in self.specs_]
         self.augments_ = {k: AugmentConfig.model_validate(v) for k, v in meta["augments"].items()}
         self.encoder_choice_ = meta["encoders"]
+        self.feature_names_ = meta.get("feature_names") or {}  # absent in older models
         if cfg.name == "raw":
             self.raw_mean_, self.raw_std_ = state["mean"].numpy(), state["std"].numpy()
             self.raw_columns_ = meta["raw_columns"]

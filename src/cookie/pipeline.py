@@ -15,7 +15,7 @@ import pandas as pd
 from cookie.config import DatasetConfig, load_config, with_method
 from cookie.dataset import RegionDataset, load_dataset
 from cookie.errors import ConfigError, DataError, Interrupted, TrainingDiverged
-from cookie.evaluation.evaluate import evaluate_dataset
+from cookie.evaluation.baseline import evaluate_with_baseline
 from cookie.io.atomic import Staging, output_dir
 from cookie.io.outputs import (
     data_files,
@@ -150,20 +150,51 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
     write_embeddings(emb, tmp / "embeddings.parquet", ds.regions)
     write_json(run_record(cfg, seconds, {"regions": len(emb), "dim": emb.shape[1]}),
                tmp / "run.json")
+    report = None
     if evaluate and cfg.tasks:
-        report = evaluate_dataset(emb, ds, str(out / "embeddings.parquet"))
+        report = evaluate_with_baseline(emb, ds, str(out / "embeddings.parquet"))
         report.to_json(tmp / "report.json")
         (tmp / "report.md").write_text(report.to_markdown())
         summary = summary_frame(report)
     elif evaluate:
         log(f"note: {cfg.source} defines no tasks, so nothing was evaluated")
+    write_run_maps(tmp, ds, emb, report, log)
     log(f"trained {cfg.method.name} in {seconds:.1f} s")
     return summary
 
 
+def write_run_maps(folder: Path, ds: RegionDataset, emb: pd.DataFrame, report,
+                   log: Callable[[str], None]) -> None:
+    """The run's maps (`cookie.apps.maps.write_maps`); a map that cannot be drawn is a
+    warning, never a failed run."""
+    from cookie.apps.maps import write_maps
+    from cookie.evaluation.analysis import view_features
+
+    try:
+        write_maps(folder, ds.regions, emb, report, ds.config, view_features(ds),
+                   seed=ds.config.method.seed)
+    except Exception as exc:  # noqa: BLE001 - the embeddings and report are what matter
+        log(f"warning: maps not drawn ({type(exc).__name__}: {exc})")
+
+
+def _dataset_for_baseline(cfg: DatasetConfig, cache_dir: Path | None,
+                          log: Callable[[str], None]) -> RegionDataset | None:
+    """The featurized dataset, for the raw-views baseline; None (with a warning) when its
+    views cannot be featurized, and the report then has no baseline."""
+    from cookie.errors import CookieError
+
+    try:
+        return load_dataset(cfg, cache_dir=cache_dir)
+    except CookieError as exc:
+        log(f"warning: no raw-views baseline in the report: the views cannot be featurized "
+            f"({exc})")
+        return None
+
+
 def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
                  log: Callable[[str], None] = print, overwrite: bool = False,
-                 id_column: str | None = None) -> pd.DataFrame:
+                 id_column: str | None = None,
+                 cache_dir: Path | None = Path(".cookie_cache")) -> pd.DataFrame:
     """Evaluate an embeddings table keyed by `id_column` (default: `region_id`, else the
     config's regions or labels id column) on the config's tasks; with ``out``, write the
     report folder (checked and locked before any work)."""
@@ -180,9 +211,11 @@ def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
         names = (id_column,) if id_column else ("region_id", cfg.regions.id_column,
                                                 cfg.labels.id_column)
         emb = read_embeddings(embeddings, tuple(dict.fromkeys(n for n in names if n)))
-        regions = load_regions(cfg)
-        ds = RegionDataset(cfg, regions, {}, load_labels(cfg, regions))
-        report = evaluate_dataset(emb, ds, str(embeddings))
+        ds = _dataset_for_baseline(cfg, cache_dir, log)
+        if ds is None:
+            regions = load_regions(cfg)
+            ds = RegionDataset(cfg, regions, {}, load_labels(cfg, regions))
+        report = evaluate_with_baseline(emb, ds, str(embeddings))
         if staging is not None:
             report.to_json(staging.path / "report.json")
             (staging.path / "report.md").write_text(report.to_markdown())

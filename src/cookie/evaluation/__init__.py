@@ -3,6 +3,7 @@ protocols; regression, classification and clustering tasks)."""
 
 from __future__ import annotations
 
+from cookie.evaluation.analysis import nearest_neighbours, similar_regions, urban_types
 from cookie.evaluation.evaluate import (
     EvaluationReport,
     aggregate_seeds,
@@ -12,4 +13,4 @@ from cookie.evaluation.evaluate import (
 )
 
 __all__ = ["EvaluationReport", "aggregate_seeds", "combine_reports", "evaluate_dataset",
-           "evaluate_embeddings"]
+           "evaluate_embeddings", "nearest_neighbours", "similar_regions", "urban_types"]

@@ -193,6 +193,11 @@ class EvaluationReport:
                 lines.append("| " + " | ".join(cells) + " |")
             parts.append("\n".join(lines))
         parts += sorted(notes)
+        if self.meta.get("baseline"):  # first: the embedding next to the raw views, in words
+            from cookie.evaluation.baseline import baseline_markdown
+
+            parts.insert(0, baseline_markdown(self.meta["baseline"]).rstrip("\n")
+                         + "\n\n## All scores of the embedding")
         return "\n\n".join(parts) + "\n"
 
     def summary_table(self) -> pd.DataFrame:
