@@ -128,8 +128,8 @@ def test_paper_proxy_keeps_augmentations() -> None:
 
 
 def test_cookie_paper_ignores_the_relational_setting() -> None:
-    """`cookie_paper` is the paper's objective whatever `proxy` says, and its terms equal
-    those of CooKIE with the augmentation proxy at the same seed."""
+    """`cookie_paper` is the paper's objective whatever `proxy` and `context` say, and its
+    terms equal those of CooKIE with the augmentation proxy and no context at the same seed."""
     from cookie.methods.registry import build_objective
 
     specs = [ViewSpec(f"v{i}", "table", (2,), 0) for i in range(2)]
@@ -138,12 +138,13 @@ def test_cookie_paper_ignores_the_relational_setting() -> None:
     torch.manual_seed(0)
     paper = build_objective("cookie_paper", specs, cfg)
     torch.manual_seed(0)
-    augment = CookieObjective(specs, cfg.model_copy(update={"proxy": "augment"}))
+    augment = CookieObjective(specs, cfg.model_copy(update={"proxy": "augment",
+                                                             "context": "none"}))
     batch = _batch(specs)
     for obj in (paper, augment):
         obj.set_targets({n: batch[n][0] for n in obj.names}, {n: None for n in obj.names},
                         {n: batch[n][2] for n in obj.names})
-    assert paper.cfg.proxy == "augment" and paper.targets == {}
+    assert paper.cfg.proxy == "augment" and paper.targets == {} and not paper.contexts
     torch.manual_seed(2)
     t_paper, _ = paper.terms(batch, stage=2)
     torch.manual_seed(2)

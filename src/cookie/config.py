@@ -281,6 +281,11 @@ class MethodConfig(Strict):
         "view's region-similarity structure, see docs/method.md) or `augment` (an augmentation, "
         "as in the paper; always used by cookie_paper)")
     relational_weight: float = Field(1.0, ge=0, description="weight of the relational terms")
+    context: Literal["attention", "none"] = Field(
+        "attention", description="region context after each view's encoder: `attention` "
+        "(one residual self-attention layer across regions, see docs/method.md) or `none`")
+    context_keys: int = Field(2048, ge=16, description="regions each region attends to at "
+                              "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "
                                "of `flows` views (relational proxy only; see docs/method.md)")
     landmarks: int = Field(2048, ge=16, description="regions beyond which relational targets "

@@ -29,6 +29,7 @@ from cookie.errors import ConfigError, CookieError, DataError, Interrupted, Trai
 from cookie.io.atomic import atomic_file
 from cookie.methods.data import RegionTensors, ViewSpec
 from cookie.methods.registry import build_objective
+from cookie.models.context import context_rows
 
 log = logging.getLogger(__name__)
 MODEL_FILE, META_FILE = "model.pt", "model.json"
@@ -162,12 +163,18 @@ def _view_batch(views: dict, start: int, stop: int,
                 drop_views: tuple[str, ...] = ()) -> dict[str, tuple]:
     """Rows ``start:stop`` of every view as the tensors `RegionTensors.gather` gives; dropped
     views get a false mask."""
+    return _view_rows(views, slice(start, stop), drop_views)
+
+
+def _view_rows(views: dict, rows: slice | np.ndarray,
+               drop_views: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """`_view_batch` for any rows (a slice or an index array)."""
     out = {}
     for name, v in views.items():
-        x = torch.from_numpy(np.ascontiguousarray(v.values[start:stop]))
-        aux = (torch.from_numpy(np.ascontiguousarray(v.aux[start:stop]))
+        x = torch.from_numpy(np.ascontiguousarray(v.values[rows]))
+        aux = (torch.from_numpy(np.ascontiguousarray(v.aux[rows]))
                if v.aux is not None and v.is_image else None)
-        mask = torch.from_numpy(np.array(v.mask[start:stop]))
+        mask = torch.from_numpy(np.array(v.mask[rows]))
         out[name] = (x, aux, torch.zeros_like(mask) if name in drop_views else mask)
     return out
 
@@ -322,7 +329,7 @@ class CookieEmbedder:
                             f"{', '.join(self.view_names_)}")
         ids, n = dataset.region_ids, len(dataset.region_ids)
         size = batch_size if batch_size > 0 else max(n, 1)
-        values = None
+        values, views = None, {}
         if self.config_.name == "raw":
             frame = self._raw_frame(dataset)[self.raw_columns_]
             values = (frame.to_numpy() - self.raw_mean_) / self.raw_std_
@@ -331,6 +338,22 @@ class CookieEmbedder:
         else:
             views = {name: dataset.views[name] for name in self.view_names_}
             self.objective_.eval()
+            if self.objective_.contexts and n > size:
+                # embedded in chunks: every chunk in context of the same regions as one
+                # full batch would be (all of them, or the same fixed sample)
+                rows = context_rows(n, self.config_.context_keys, False, self.config_.seed)
+                keys = np.arange(n) if rows is None else rows.numpy()
+                self.objective_.context_memory = self.objective_.context_memory_of(
+                    _view_rows(views, keys, drop_views))
+        try:
+            yield from self._chunks(ids, size, values, views, drop_views)
+        finally:
+            if values is None:
+                self.objective_.context_memory = None
+
+    def _chunks(self, ids: pd.Index, size: int, values: np.ndarray | None, views: dict,
+                drop_views: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+        n = len(ids)
         for start in range(0, n, size):
             stop = min(start + size, n)
             if values is not None:
@@ -403,6 +426,10 @@ class CookieEmbedder:
         """An embedder from the parsed model.json and the loaded model.pt state."""
         if not isinstance(meta, dict) or not isinstance(state, dict):
             raise TypeError(f"{META_FILE} must hold an object and {MODEL_FILE} a state dict")
+        if isinstance(meta.get("method"), dict):
+            # models saved before the context stage and the flow terms had neither
+            meta["method"].setdefault("context", "none")
+            meta["method"].setdefault("flow_weight", 0.0)
         cfg = MethodConfig.model_validate(meta["method"])
         self = cls(**meta["method"], augment=None)
         self.config_ = cfg

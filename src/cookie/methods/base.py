@@ -20,6 +20,7 @@ from cookie.methods.data import ViewSpec
 from cookie.methods.encoders import ViewEncoder
 from cookie.methods.flows import FlowDecoder, flow_matrix, flow_term
 from cookie.methods.targets import block_target, relational_inputs
+from cookie.models.context import RegionContext, context_rows
 from cookie.models.heads import CRITICS, make_critic
 
 Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
@@ -80,6 +81,13 @@ class MultiViewObjective(nn.Module):
         })
         #: relational targets per block key (region position -> row), set by `set_targets`
         self.targets: dict[str, torch.Tensor] = {}
+        #: per view, the attention across regions after its encoder (`context = "attention"`)
+        self.contexts = nn.ModuleDict({
+            s.name: RegionContext(d) for s in specs if cfg.context == "attention"
+        })
+        #: when embedding in chunks, per view the context set's encodings and mask
+        #: (`context_from`); None: each batch is its own context
+        self.context_memory: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         #: flows views' trip matrices (origin position x destination position), same source
         self.flow_weights: dict[str, torch.Tensor] = {}
         #: per flows view, the source and destination maps of its flow decoder (FLOW terms)
@@ -164,7 +172,39 @@ class MultiViewObjective(nn.Module):
         return list(combinations(self.names, 2))
 
     def encode(self, batch: Batch, augmented: bool) -> dict[str, torch.Tensor]:
-        return {n: self.encoders[n](*batch[n], augmented=augmented) for n in self.names}
+        """Each view's encoding of the batch's regions, in context of the other regions (the
+        batch's own, or the `context_memory` set by `context_from`) when the method has a
+        context stage."""
+        e = {n: self.encoders[n](*batch[n], augmented=augmented) for n in self.names}
+        if not self.contexts:
+            return e
+        out = {}
+        for n, context in self.contexts.items():
+            if self.context_memory is not None and not augmented:
+                keys, key_mask = self.context_memory[n]
+            else:
+                keys, key_mask = e[n], batch[n][2]
+                rows = context_rows(len(keys), self.cfg.context_keys, self.training,
+                                    self.cfg.seed)
+                if rows is not None:
+                    keys, key_mask = keys[rows.to(keys.device)], key_mask[rows.to(keys.device)]
+            out[n] = context(e[n], keys, key_mask)
+        return out
+
+    @torch.no_grad()
+    def context_memory_of(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The context set's encodings (before the context stage) and masks, per view, for
+        embedding other batches in context of ``batch``'s regions."""
+        rows = context_rows(len(batch[self.names[0]][2]), self.cfg.context_keys, False,
+                            self.cfg.seed)
+        memory = {}
+        for n in self.contexts:
+            x, aux, mask = batch[n]
+            if rows is not None:
+                x, mask = x[rows], mask[rows]
+                aux = None if aux is None else aux[rows]
+            memory[n] = (self.encoders[n](x, aux, mask, augmented=False), mask)
+        return memory
 
     @staticmethod
     def masks(batch: Batch) -> dict[str, torch.Tensor]:

@@ -9,8 +9,9 @@ from cookie.methods.data import ViewSpec
 
 
 def _paper(cfg: MethodConfig) -> MethodConfig:
-    """The paper's CooKIE: augmentations as the task proxy, whatever the config says."""
-    return cfg.model_copy(update={"proxy": "augment"})
+    """The paper's CooKIE: augmentations as the task proxy and no region context, whatever
+    the config says."""
+    return cfg.model_copy(update={"proxy": "augment", "context": "none"})
 
 
 LEARNED_METHODS = {
