@@ -67,6 +67,17 @@ def write_halves(tmp: Path) -> dict[str, Path]:
     return configs
 
 
+def fit_west_half(tmp_path: Path, epochs: int) -> tuple[dict[str, Path], Path]:
+    """Write both halves' configs and fit the west one into ``tmp_path / "run"``."""
+    configs = write_halves(tmp_path)
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["fit", str(configs["west"]), "--out", str(run), "--epochs",
+                              str(epochs), "--pretrain-epochs", "1", "--no-evaluate",
+                              "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    return configs, run
+
+
 def test_vocabulary_read_back_from_feature_names() -> None:
     names = ["count", "density_km2", "count_a", "count_b", "count_other", "share_a", "share_b",
              "share_other"]
@@ -78,12 +89,7 @@ def test_vocabulary_read_back_from_feature_names() -> None:
 
 
 def test_embed_the_other_half_with_the_models_vocabularies(tmp_path) -> None:
-    configs = write_halves(tmp_path)
-    run = tmp_path / "run"
-    res = runner.invoke(app, ["fit", str(configs["west"]), "--out", str(run), "--epochs", "2",
-                              "--pretrain-epochs", "1", "--no-evaluate", "--cache-dir",
-                              str(tmp_path / "cache")])
-    assert res.exit_code == 0, res.output
+    configs, run = fit_west_half(tmp_path, epochs=2)
     names = json.loads((run / "model" / "model.json").read_text())["feature_names"]
     west_cfg, east_cfg = load_config(configs["west"]), load_config(configs["east"])
 
@@ -122,12 +128,7 @@ def test_embed_the_other_half_with_the_models_vocabularies(tmp_path) -> None:
 
 
 def test_embed_refuses_a_view_whose_columns_differ(tmp_path) -> None:
-    configs = write_halves(tmp_path)
-    run = tmp_path / "run"
-    res = runner.invoke(app, ["fit", str(configs["west"]), "--out", str(run), "--epochs", "1",
-                              "--pretrain-epochs", "1", "--no-evaluate", "--cache-dir",
-                              str(tmp_path / "cache")])
-    assert res.exit_code == 0, res.output
+    configs, run = fit_west_half(tmp_path, epochs=1)
     bad = tmp_path / "east_noclass.toml"  # roads without their class column
     bad.write_text(CONFIG.format(half="east", road_class=""))
     res = runner.invoke(app, ["embed", str(run), str(bad), "--out", str(tmp_path / "x.parquet")])
