@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from cookie.cli import app
 from cookie.config import METHODS, load_config, tomllib
 from cookie.errors import ConfigError
-from cookie.methods.progress import StageProgressBar, stage_description
 from cookie.methods.registry import DESCRIPTIONS
+from cookie.training.progress import StageProgressBar, stage_description
 from tests.synthetic import make_dataset, write_config
 
 runner = CliRunner()
@@ -86,8 +86,8 @@ def test_unknown_method_in_the_config_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_method_in_the_python_api(tmp_path: Path) -> None:
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     config, _ = make_dataset(tmp_path / "data")
     ds = load_dataset(load_config(config), cache_dir=None)
@@ -106,8 +106,8 @@ def test_stage_description(epoch: int, pretrain: int, total: int, text: str) -> 
 
 
 def test_fit_progress_bar_names_the_stage(tmp_path: Path, capsys, monkeypatch) -> None:
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     shown_per_epoch: list[str] = []
     describe = StageProgressBar._get_train_description
@@ -178,8 +178,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_prepare_makes_buildings_the_task_not_a_view(prepared: Path) -> None:
-    from cookie.labels import task_target
-    from cookie.regions import load_regions
+    from cookie.sources.labels import task_target
+    from cookie.sources.regions import load_regions
 
     raw = tomllib.loads((prepared / "config.toml").read_text())
     assert {v["name"] for v in raw["views"]} == {"pois", "landuse", "roads"}

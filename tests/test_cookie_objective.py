@@ -8,7 +8,7 @@ import torch
 from cookie.config import MethodConfig
 from cookie.losses import club_upper_bound, infonce_loss
 from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
+from cookie.training.data import ViewSpec
 
 
 def make(m: int, **kwargs) -> tuple[CookieObjective, dict]:

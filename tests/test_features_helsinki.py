@@ -10,8 +10,8 @@ import shapely
 
 from cookie.config import load_config
 from cookie.features import featurize, featurize_all
-from cookie.io.readers import read_vector
-from cookie.regions import load_regions
+from cookie.sources.readers import read_vector
+from cookie.sources.regions import load_regions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "helsinki"

@@ -13,13 +13,13 @@ import torch
 from shapely.geometry import box
 
 from cookie.config import DatasetConfig, MethodConfig
-from cookie.dataset import RegionDataset
+from cookie.dataset.dataset import RegionDataset
+from cookie.features.view import ViewData
 from cookie.losses import club_upper_bound, infonce_loss
-from cookie.methods.data import ViewSpec
 from cookie.methods.gfactorcl import GFactorCLObjective, factor_key
 from cookie.methods.pairwise import SharedPairwiseObjective
 from cookie.methods.registry import build_objective
-from cookie.views import ViewData
+from cookie.training.data import ViewSpec
 
 CFG = MethodConfig(proxy="augment", embedding_dim=60, encoder_dim=8, hidden_dim=16, critic_dim=8)
 
@@ -260,7 +260,7 @@ def tiny_dataset(n: int = 24, m: int = 3) -> RegionDataset:
 
 @pytest.mark.parametrize("name", ["gfactorcl", "shared_pairwise"])
 def test_fit_end_to_end(name: str) -> None:
-    from cookie.embedder import CookieEmbedder
+    from cookie.training.embedder import CookieEmbedder
 
     ds = tiny_dataset()
     model = CookieEmbedder(name=name, epochs=2, pretrain_epochs=1).fit(ds)
@@ -273,7 +273,7 @@ def test_fit_end_to_end(name: str) -> None:
 
 # ---------------------------------------------------------------------------- profiling
 def test_profile_methods_counts() -> None:
-    from cookie.profiling import profile_methods
+    from cookie.apps.profile import profile_methods
 
     rows = profile_methods(max_views=3, n=32)
     assert [(r.views, r.method) for r in rows] == [
@@ -292,7 +292,7 @@ def test_profile_methods_counts() -> None:
 
 
 def test_profile_report_files(tmp_path: Path) -> None:
-    from cookie.profiling import profile_methods, write_profile
+    from cookie.apps.profile import profile_methods, write_profile
 
     rows = profile_methods(max_views=4, n=16, repeats=1)
     md, png = write_profile(rows, tmp_path, "cookie profile --max-views 4", "synthetic", 1.0)
@@ -304,7 +304,7 @@ def test_profile_report_files(tmp_path: Path) -> None:
 
 
 def test_profile_isolated_worker() -> None:
-    from cookie.profiling import profile_inputs, view_inputs
+    from cookie.apps.profile import profile_inputs, view_inputs
 
     specs, data, cfg, _ = view_inputs(None, 16, None, 2)
     cfg = cfg.model_copy(update={"hidden_dim": 16, "encoder_dim": 8, "embedding_dim": 12})
@@ -338,7 +338,7 @@ def test_profile_cli_refuses_an_unknown_critic(tmp_path: Path) -> None:
 
 
 def _tiny_inputs(max_views: int, n: int = 32) -> tuple:
-    from cookie.profiling import view_inputs
+    from cookie.apps.profile import view_inputs
 
     specs, data, cfg, _ = view_inputs(None, n, None, max_views)
     cfg = cfg.model_copy(update={"hidden_dim": 16, "encoder_dim": 8, "embedding_dim": 30})
@@ -348,7 +348,7 @@ def _tiny_inputs(max_views: int, n: int = 32) -> tuple:
 def test_profile_both_critic_kinds_and_the_flop_fit() -> None:
     """Concat rows: same counts as separable ones, more FLOPs (the N^2 MLP), and FLOPs
     extrapolated from 8, 16, 24 regions equal to those counted on the full batch."""
-    from cookie.profiling import profile_inputs
+    from cookie.apps.profile import profile_inputs
 
     specs, data, cfg = _tiny_inputs(3)
     rows = profile_inputs(specs, data, cfg, [2, 3], critics=("separable", "concat"), repeats=1)
@@ -368,7 +368,7 @@ def test_profile_both_critic_kinds_and_the_flop_fit() -> None:
 def test_profile_estimates_rows_over_the_memory_cap(tmp_path: Path) -> None:
     """A concat row predicted above the cap is not run: exact counts, extrapolated FLOPs,
     time and memory scaled from the last measured row, marked with ~ in the report."""
-    from cookie.profiling import profile_inputs, write_profile
+    from cookie.apps.profile import profile_inputs, write_profile
 
     specs, data, cfg = _tiny_inputs(4)
     # a negative cap: every prediction exceeds it (in-process peaks may read 0 MB)
@@ -396,7 +396,7 @@ def test_profile_estimates_rows_over_the_memory_cap(tmp_path: Path) -> None:
 
 
 def test_profile_report_gives_both_reductions_at_four_views(tmp_path: Path) -> None:
-    from cookie.profiling import profile_inputs, reductions, write_profile
+    from cookie.apps.profile import profile_inputs, reductions, write_profile
 
     specs, data, cfg = _tiny_inputs(4, n=16)
     rows = profile_inputs(specs, data, cfg, [4], critics=("separable", "concat"), repeats=1)

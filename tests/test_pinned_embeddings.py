@@ -8,7 +8,8 @@ import pytest
 
 from tests.synthetic import make_dataset
 
-SETTINGS = {"embedding_dim": 14, "hidden_dim": 8, "encoder_dim": 8, "critic_dim": 4, "pretrain_epochs": 1, "epochs": 2, "batch_size": 8, "seed": 3}
+SETTINGS = {"embedding_dim": 14, "hidden_dim": 8, "encoder_dim": 8, "critic_dim": 4,
+            "pretrain_epochs": 1, "epochs": 2, "batch_size": 8, "seed": 3}
 #: sum of every embedding, and the first region's first three coordinates (recorded on the
 #: code before the restructure of issue #13)
 PINNED = {
@@ -23,7 +24,7 @@ PINNED = {
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from cookie.dataset import load_dataset
+    from cookie.dataset.dataset import load_dataset
 
     config, _ = make_dataset(tmp_path_factory.mktemp("pinned"), n=16, dims=(4, 3, 5),
                              method=SETTINGS, tasks=False)
@@ -32,8 +33,9 @@ def dataset(tmp_path_factory):
 
 @pytest.mark.parametrize("method", sorted(PINNED))
 def test_embeddings_are_pinned(dataset, method: str) -> None:
-    from cookie.embedder import CookieEmbedder
+    from cookie.training.embedder import CookieEmbedder
 
-    emb = CookieEmbedder(name=method, **SETTINGS).fit(dataset).transform(dataset).to_numpy(np.float64)
+    model = CookieEmbedder(name=method, **SETTINGS).fit(dataset)
+    emb = model.transform(dataset).to_numpy(np.float64)
     got = (float(emb.sum()), *emb[0, :3].tolist())
     np.testing.assert_allclose(got, PINNED[method], rtol=0, atol=2e-5)

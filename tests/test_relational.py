@@ -11,10 +11,10 @@ import torch
 from cookie.config import MethodConfig
 from cookie.methods.base import INDEX_KEY
 from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
 from cookie.methods.gfactorcl import GFactorCLObjective
 from cookie.methods.pairwise import SharedPairwiseObjective
 from cookie.methods.targets import kernel_pca_coordinates, median_sq_distance
+from cookie.training.data import ViewSpec
 
 # three regions on a line at 0, 1 and 3: squared distances 1, 9, 4 -> median 4
 X3 = torch.tensor([[0.0], [1.0], [3.0]])

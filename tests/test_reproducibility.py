@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from cookie.dataset import RegionDataset, load_dataset
-from cookie.embedder import CookieEmbedder
+from cookie.dataset.dataset import RegionDataset, load_dataset
+from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
 # two optimizer stages, mini-batches (shuffling), augmentations: every source of randomness

@@ -11,12 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cookie import expressions
 from cookie.cli import app
 from cookie.config import load_config
-from cookie.dataset import load_dataset
-from cookie.embedder import MODEL_FILE, CookieEmbedder
+from cookie.dataset.dataset import load_dataset
 from cookie.errors import ConfigError, DataError
+from cookie.sources import expressions
+from cookie.training.embedder import MODEL_FILE, CookieEmbedder
 from tests.synthetic import make_dataset
 
 runner = CliRunner()

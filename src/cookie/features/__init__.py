@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import geopandas as gpd
 
 from cookie.errors import ConfigError
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 # kind -> "module:function"; each function has signature (view_cfg, regions) -> ViewData,
 # where `regions` is a GeoDataFrame indexed by region id in the dataset's metric CRS.

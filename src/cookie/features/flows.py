@@ -10,14 +10,14 @@ import pandas as pd
 
 from cookie.config import FlowsView
 from cookie.errors import DataError
-from cookie.io.readers import (
+from cookie.features.view import ViewData
+from cookie.sources.readers import (
     as_region_ids,
     check_finite,
     plain_scalar,
     read_table,
     require_columns,
 )
-from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from cookie.features.polygons import (
     union_area_by_group,
 )
 from cookie.features.rasterize import Frames, PolygonEdges, polygon_edges, sample_counts
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 STAT_NAMES = [
     "count",              # log1p

@@ -30,7 +30,7 @@ from cookie.features.polygons import (
     safe_div,
     single_parts,
 )
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 NODE_TOLERANCE_M = 0.01
 

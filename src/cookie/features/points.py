@@ -19,7 +19,7 @@ from cookie.features.polygons import (
     safe_div,
     single_parts,
 )
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 log = logging.getLogger(__name__)
 

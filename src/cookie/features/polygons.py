@@ -19,8 +19,8 @@ from cookie.config import PolygonsView
 from cookie.errors import DataError
 from cookie.features.clip import HalfPlanes, clipped_areas, region_halfplanes, region_pairs
 from cookie.features.rings import ragged_arange
-from cookie.io.readers import read_vector, repair_geometries, to_crs
-from cookie.views import ViewData
+from cookie.features.view import ViewData
+from cookie.sources.readers import read_vector, repair_geometries, to_crs
 
 log = logging.getLogger(__name__)
 

@@ -40,11 +40,11 @@ from rasterio.windows import from_bounds as window_from_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from cookie import expressions
 from cookie.config import RasterLabel, RasterView
 from cookie.errors import ConfigError, DataError
-from cookie.io.readers import crs_name, require_file
-from cookie.views import ViewData
+from cookie.features.view import ViewData
+from cookie.sources import expressions
+from cookie.sources.readers import crs_name, require_file
 
 log = logging.getLogger(__name__)
 

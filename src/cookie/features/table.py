@@ -7,7 +7,8 @@ import numpy as np
 
 from cookie.config import TableView
 from cookie.features.common import align_to_regions
-from cookie.io.readers import (
+from cookie.features.view import ViewData
+from cookie.sources.readers import (
     as_region_ids,
     check_finite,
     check_unique_ids,
@@ -15,7 +16,6 @@ from cookie.io.readers import (
     require_columns,
     select_columns,
 )
-from cookie.views import ViewData
 
 
 def featurize_table(cfg: TableView, regions: gpd.GeoDataFrame) -> ViewData:

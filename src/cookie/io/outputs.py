@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata
 import json
 import platform
+import subprocess
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ import pandas as pd
 
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
-from cookie.io.readers import check_finite, require_file
+from cookie.sources.readers import check_finite, require_file
 
 
 def write_embeddings(embeddings: pd.DataFrame, path: Path,
@@ -126,3 +127,29 @@ def data_files(cfg) -> list[Path]:
 def write_json(obj, path: Path) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str))
+
+
+def machine_description() -> str:
+    """CPU model, core count and OS, for results files."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        cores = "?"
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", GPU {torch.cuda.get_device_name(0)}"
+    except Exception:  # noqa: BLE001 - a description, never a failure
+        pass
+    return f"{cpu}, {cores} cores{gpu}, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"

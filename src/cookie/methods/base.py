@@ -16,10 +16,10 @@ from torch import nn
 from cookie.config import AugmentConfig, MethodConfig
 from cookie.losses import infonce_loss
 from cookie.losses.distributed import gather_rows
-from cookie.methods.data import ViewSpec
-from cookie.methods.encoders import ViewEncoder
 from cookie.methods.targets import block_target, relational_inputs
-from cookie.models.heads import CRITICS, make_critic
+from cookie.nn.heads import CRITICS, make_critic
+from cookie.nn.view_encoder import ViewEncoder
+from cookie.training.data import ViewSpec
 
 Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
 #: batch key of the region positions (into the training tensors) of a batch's rows

@@ -25,7 +25,7 @@ from torch import nn
 
 from cookie.losses import club_upper_bound
 from cookie.methods.base import Batch, MultiViewObjective, masked_scores, nce_term, pair_key
-from cookie.models.heads import block_sizes, make_critic
+from cookie.nn.heads import block_sizes, make_critic
 
 
 def club_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,

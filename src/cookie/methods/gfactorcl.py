@@ -32,7 +32,7 @@ from torch import nn
 from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
 from cookie.methods.cookie import club_term, head
 from cookie.methods.registry import register
-from cookie.models.heads import block_sizes, make_critic
+from cookie.nn.heads import block_sizes, make_critic
 
 
 def factor_key(members: tuple[str, ...], rest: tuple[str, ...]) -> str:

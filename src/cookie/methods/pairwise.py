@@ -17,7 +17,7 @@ from torch import nn
 from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
 from cookie.methods.cookie import head
 from cookie.methods.registry import register
-from cookie.models.heads import block_sizes, make_critic
+from cookie.nn.heads import block_sizes, make_critic
 
 
 class SharedPairwiseObjective(MultiViewObjective):

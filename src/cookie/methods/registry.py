@@ -5,7 +5,7 @@ from __future__ import annotations
 from cookie.config import AugmentConfig, MethodConfig
 from cookie.methods.base import IntraOnly, MultiViewObjective
 from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
+from cookie.training.data import ViewSpec
 
 
 def _paper(cfg: MethodConfig) -> MethodConfig:

@@ -14,7 +14,7 @@ import shapely
 from pyproj import CRS
 
 from cookie.errors import ConfigError, DataError
-from cookie.io.validity import is_valid
+from cookie.sources.validity import is_valid
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from cookie.config import DatasetConfig, load_config, with_method
-from cookie.dataset import RegionDataset, load_dataset
+from cookie.dataset.dataset import RegionDataset, load_dataset
 from cookie.errors import ConfigError, DataError, Interrupted, TrainingDiverged
 from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.io.atomic import Staging, output_dir
@@ -49,7 +49,7 @@ def run_record(cfg: DatasetConfig, seconds: float, extra: dict[str, Any]) -> dic
 def check_tasks(ds: RegionDataset) -> None:
     """Compute every task's target once, so that a missing label column or a bad expression
     is a `CookieError` before training rather than after it."""
-    from cookie.labels import task_target
+    from cookie.sources.labels import task_target
 
     for task in ds.config.tasks:
         task_target(task, ds.labels)
@@ -57,8 +57,7 @@ def check_tasks(ds: RegionDataset) -> None:
 
 def summary_frame(report) -> pd.DataFrame:
     """Main metric per task, protocol and probe: a long, narrow frame for terminals."""
-    from cookie.evaluation.evaluate import MAIN_METRIC
-    from cookie.experiments import fmt
+    from cookie.evaluation.report import MAIN_METRIC, fmt
 
     t = report.table
     main = t[t.metric == t.task_type.map(MAIN_METRIC)]
@@ -126,7 +125,7 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
          progress: bool) -> pd.DataFrame | None:
     """`fit_run`'s work, writing the run into ``staging`` (None: a DDP worker, which writes
     nothing)."""
-    from cookie.embedder import CookieEmbedder
+    from cookie.training.embedder import CookieEmbedder
 
     ds = load_dataset(cfg, cache_dir=cache_dir)
     log(f"dataset {cfg.name}: {len(ds.regions)} regions, views "
@@ -167,8 +166,8 @@ def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
     """Evaluate an embeddings table keyed by `id_column` (default: `region_id`, else the
     config's regions or labels id column) on the config's tasks; with ``out``, write the
     report folder (checked and locked before any work)."""
-    from cookie.labels import load_labels
-    from cookie.regions import load_regions
+    from cookie.sources.labels import load_labels
+    from cookie.sources.regions import load_regions
 
     cfg = load_config(config)
     if not cfg.tasks:

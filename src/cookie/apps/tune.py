@@ -33,10 +33,11 @@ from threadpoolctl import threadpool_limits
 
 from cookie.errors import ConfigError, DataError
 from cookie.evaluation import metrics as M
-from cookie.evaluation.evaluate import BLAS_THREADS, MAIN_METRIC, _class_labels, jsonable
+from cookie.evaluation.evaluate import BLAS_THREADS, _class_labels
 from cookie.evaluation.folds import Fold, shuffled_folds, stratified_folds
 from cookie.evaluation.probes import logistic, ridge_cv
 from cookie.evaluation.protocols import guard_range
+from cookie.evaluation.report import MAIN_METRIC, jsonable
 
 log = logging.getLogger(__name__)
 
@@ -378,11 +379,11 @@ def tune_dataset(ds, tasks: Sequence, space: dict[str, tuple], trials: int,
     """Nested selection for each of ``tasks`` of a loaded dataset; ``fit(params)`` gives the
     embeddings of every region (default: `CookieEmbedder` with the config's [method] settings
     and ``params``, fitted on the dataset without its labels)."""
-    from cookie.labels import task_target
+    from cookie.sources.labels import task_target
 
     if fit is None:
-        from cookie.dataset import RegionDataset
-        from cookie.embedder import CookieEmbedder
+        from cookie.dataset.dataset import RegionDataset
+        from cookie.training.embedder import CookieEmbedder
 
         unlabeled = RegionDataset(ds.config, ds.regions, ds.views)  # a fit sees no label
 

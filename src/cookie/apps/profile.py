@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 
 from cookie.config import MethodConfig
-from cookie.methods.data import ViewSpec
-from cookie.methods.lightning_module import make_optimizers
+from cookie.training.data import ViewSpec
+from cookie.training.module import make_optimizers
 
 PAPER_PARAM_REDUCTION, PAPER_FLOP_REDUCTION = 56.7, 63.0
 SYNTHETIC_DIM, SYNTHETIC_N = 64, 256
@@ -99,8 +99,8 @@ def view_inputs(config: str | Path | None, n: int | None, cache_dir: Path | None
     data: dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = {}
     cfg, source = MethodConfig(), f"{SYNTHETIC_N if n is None else n} synthetic regions"
     if config is not None:
-        from cookie.dataset import load_dataset
-        from cookie.methods.data import RegionTensors
+        from cookie.dataset.dataset import load_dataset
+        from cookie.training.data import RegionTensors
 
         ds = load_dataset(config, cache_dir=cache_dir, with_labels=False)
         cfg = ds.config.method
@@ -126,7 +126,7 @@ def view_inputs(config: str | Path | None, n: int | None, cache_dir: Path | None
 # ---------------------------------------------------------------------------- measuring
 def parameter_split(objective: torch.nn.Module) -> dict[str, int]:
     """Trainable parameters of the encoders, of every critic and of the heads (the rest)."""
-    from cookie.models.heads import CRITICS
+    from cookie.nn.heads import CRITICS
 
     def count(params) -> int:
         return sum(p.numel() for p in params if p.requires_grad)
@@ -255,7 +255,7 @@ def fitted_flops(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConf
     when every region is present in every view (checked against measured rows in the report).
     Cheap in memory: the model is never run on the full batch. ``materialize``: concat
     critics build the N^2 concatenations (FactorCL's implementation)."""
-    from cookie.models.heads import ConcatCritic
+    from cookie.nn.heads import ConcatCritic
 
     n = next(iter(data.values()))[0].shape[0]
     points: list[tuple[int, int]] = []
@@ -319,7 +319,7 @@ def _measure_in_worker(job: dict) -> ProfileRow:
     with tempfile.TemporaryDirectory(prefix="cookie-profile-") as tmp:
         job_path, out_path = Path(tmp) / "job.pt", Path(tmp) / "row.json"
         torch.save(job, job_path)
-        proc = subprocess.run([sys.executable, "-m", "cookie.profiling", str(job_path),
+        proc = subprocess.run([sys.executable, "-m", "cookie.apps.profile", str(job_path),
                                str(out_path)], capture_output=True, text=True)
         if proc.returncode != 0 or not out_path.is_file():
             raise RuntimeError(f"profiling worker for {job['method']} at M = "
@@ -722,8 +722,8 @@ def write_profile(rows: list[ProfileRow], out: str | Path, command: str, source:
                   paths: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
     """Write profile.md (table, command, machine, M = 4 comparison for each critic kind,
     largest M within 24 GB) and profile.png into ``out``, or to the (staged) ``paths``."""
-    from cookie.experiments import machine_description
     from cookie.io.atomic import atomic_file
+    from cookie.io.outputs import machine_description
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -854,5 +854,5 @@ def run_profile(config: str | Path | None, max_views: int, out: str | Path, comm
     return rows, md, png
 
 
-if __name__ == "__main__":  # the isolated worker: python -m cookie.profiling JOB OUT
+if __name__ == "__main__":  # the isolated worker: python -m cookie.apps.profile JOB OUT
     _worker_main(sys.argv[1], sys.argv[2])

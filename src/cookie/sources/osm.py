@@ -30,7 +30,7 @@ import pandas as pd
 
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
-from cookie.io.readers import require_file
+from cookie.sources.readers import require_file
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def osm_task_config(layers: dict[str, Path], base: Path, regions: dict[str, Any]
     goes) whose task is the building density of each region (``base/labels.parquet``, written
     here) and whose views are the other layers: the buildings layer is never an input."""
     from cookie.config import config_from_dict
-    from cookie.regions import load_regions
+    from cookie.sources.regions import load_regions
 
     base = Path(base)
     rel = {k: Path(v).relative_to(base) for k, v in layers.items()}

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from cookie.config import DatasetConfig
-from cookie.dataset import RegionDataset
+from cookie.dataset.dataset import RegionDataset
 from cookie.errors import DataError
+from cookie.features.view import ViewData
 from cookie.io.atomic import output_dir
-from cookie.views import ViewData
 
 
 def save_frozen(ds: RegionDataset, directory: str | Path, overwrite: bool = False) -> Path:

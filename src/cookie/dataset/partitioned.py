@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cookie.errors import DataError
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 MANIFEST = "manifest.json"
 PIXELS = "_pixels"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from cookie.dataset import RegionDataset
+from cookie.dataset.dataset import RegionDataset
 from cookie.errors import ConfigError
 from cookie.io.atomic import atomic_file
 
@@ -86,8 +86,8 @@ def _fast_evaluation(ds: RegionDataset) -> RegionDataset:
 def run_experiment(name: str, ds: RegionDataset, seeds: list[int], out_dir: Path,
                    progress: Callable[[str], None] = print) -> pd.DataFrame:
     """Run (or resume) every (cell, seed); returns the tidy table of all results."""
-    from cookie.embedder import CookieEmbedder
     from cookie.evaluation.evaluate import evaluate_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     cells = experiment_cells(name, ds)
     eval_ds = _fast_evaluation(ds)
@@ -143,7 +143,7 @@ def write_experiment(name: str, ds: RegionDataset, seeds: int, run_dir: Path, md
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of each cell's main score per task and protocol/probe."""
-    from cookie.evaluation.evaluate import MAIN_METRIC
+    from cookie.evaluation.report import MAIN_METRIC
 
     main = results[results.metric == results.task_type.map(MAIN_METRIC)]
     g = main.groupby(["cell", "group", "task", "protocol", "probe"], sort=False)["mean"]
@@ -167,7 +167,7 @@ def cell_order(label: str) -> tuple:
 
 
 def markdown_table(summary: pd.DataFrame, protocol: str = "robust") -> list[str]:
-    from cookie.experiments import fmt
+    from cookie.evaluation.report import fmt
 
     sub = summary[(summary.protocol.isin([protocol, "stratified", "clustering"]))]
     tasks = list(dict.fromkeys(sub.task))

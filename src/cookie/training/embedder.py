@@ -24,11 +24,11 @@ from cookie.config import (
     format_validation_error,
     method_problem,
 )
-from cookie.dataset import RegionDataset
+from cookie.dataset.dataset import RegionDataset
 from cookie.errors import ConfigError, CookieError, DataError, Interrupted, TrainingDiverged
 from cookie.io.atomic import atomic_file
-from cookie.methods.data import RegionTensors, ViewSpec
 from cookie.methods.registry import build_objective
+from cookie.training.data import RegionTensors, ViewSpec
 
 log = logging.getLogger(__name__)
 MODEL_FILE, META_FILE = "model.pt", "model.json"
@@ -221,7 +221,7 @@ class CookieEmbedder:
         import lightning.pytorch as pl
 
         from cookie.losses.distributed import per_process_batch, trainer_strategy
-        from cookie.methods.lightning_module import LastCheckpoint, ObjectiveModule
+        from cookie.training.module import LastCheckpoint, ObjectiveModule
 
         _quiet_lightning()
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -235,7 +235,7 @@ class CookieEmbedder:
         record = run_record(cfg, dataset, self.augments_, self.encoder_choice_)
         callbacks = [] if checkpoint_dir is None else [LastCheckpoint(checkpoint_dir, record)]
         if progress:
-            from cookie.methods.progress import StageProgressBar
+            from cookie.training.progress import StageProgressBar
 
             callbacks.append(StageProgressBar())
         try:

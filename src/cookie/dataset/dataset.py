@@ -14,10 +14,10 @@ import pandas as pd
 from cookie.config import DatasetConfig, load_config
 from cookie.errors import DataError
 from cookie.features import featurize_all
+from cookie.features.view import ViewData
 from cookie.io.outputs import data_files, sha256_file
-from cookie.labels import load_labels
-from cookie.regions import load_regions
-from cookie.views import ViewData
+from cookie.sources.labels import load_labels
+from cookie.sources.regions import load_regions
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def cache_key(cfg: DatasetConfig, view_cfg, regions: gpd.GeoDataFrame) -> str:
 def load_dataset(config: DatasetConfig | str | Path, cache_dir: Path | None = None,
                  with_labels: bool = True) -> RegionDataset:
     """Read regions, featurize every view (cached under `cache_dir`) and load labels."""
-    from cookie.cache import FeatureCache
+    from cookie.dataset.cache import FeatureCache
 
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
     regions = load_regions(cfg)

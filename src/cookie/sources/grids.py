@@ -14,7 +14,7 @@ from pyproj import CRS
 
 from cookie.config import RegionsConfig
 from cookie.errors import ConfigError, DataError
-from cookie.io.readers import metric_crs_for, read_vector, repair_geometries, to_crs
+from cookie.sources.readers import metric_crs_for, read_vector, repair_geometries, to_crs
 
 log = logging.getLogger(__name__)
 REGION_INDEX = "region_id"

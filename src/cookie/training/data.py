@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 
 @dataclass

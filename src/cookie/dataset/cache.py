@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from cookie.errors import ConfigError
+from cookie.features.view import ViewData
 from cookie.io.atomic import atomic_file, resolve_path
-from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
 

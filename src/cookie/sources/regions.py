@@ -10,7 +10,7 @@ from pyproj import CRS
 
 from cookie.config import DatasetConfig, RegionsConfig
 from cookie.errors import ConfigError, DataError
-from cookie.io.readers import (
+from cookie.sources.readers import (
     check_unique_ids,
     metric_crs_for,
     parse_crs,
@@ -74,7 +74,7 @@ def load_regions(cfg: DatasetConfig) -> gpd.GeoDataFrame:
     if rc.path is not None:
         gdf = regions_from_file(rc)
     else:
-        from cookie.grids import regions_from_grid, regions_from_h3
+        from cookie.sources.grids import regions_from_grid, regions_from_h3
 
         make = regions_from_grid if rc.grid is not None else regions_from_h3
         gdf = make(rc, cfg.crs)

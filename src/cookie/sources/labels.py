@@ -8,10 +8,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from cookie import expressions
 from cookie.config import DatasetConfig, TaskConfig
 from cookie.errors import ConfigError, DataError
-from cookie.io.readers import as_region_ids, check_unique_ids, read_table, require_columns
+from cookie.sources import expressions
+from cookie.sources.readers import as_region_ids, check_unique_ids, read_table, require_columns
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Multi-seed runs of one or more methods on a dataset, evaluated and aggregated."""
+"""Benchmark helpers: multi-seed runs of one or more methods on a dataset, evaluated and
+aggregated, Markdown rows, grid results, replicated layers. Imported by the scripts beside it
+(`sys.path` gets this folder); not part of the library."""
 
 from __future__ import annotations
 
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from cookie.dataset import RegionDataset
+from cookie.dataset.dataset import RegionDataset
+from cookie.evaluation.report import fmt
+from cookie.io.outputs import machine_description  # noqa: F401 - re-exported for the scripts
 
 
 @dataclass
@@ -27,7 +29,7 @@ class SeedRuns:
     model: Any = None
 
     def aggregate(self) -> pd.DataFrame:
-        from cookie.evaluation.evaluate import aggregate_seeds
+        from cookie.evaluation.aggregate import aggregate_seeds
 
         return aggregate_seeds(self.reports)
 
@@ -36,8 +38,8 @@ def run_seeds(ds: RegionDataset, method: str, seeds: list[int],
               overrides: dict[str, Any] | None = None,
               say: Callable[[str], None] = print, evaluate: bool = True) -> SeedRuns:
     """Fit `method` once per seed with the same budget and evaluate each embedding."""
-    from cookie.embedder import CookieEmbedder
     from cookie.evaluation.evaluate import evaluate_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     overrides = dict(overrides or {})
     runs = SeedRuns(method, overrides)
@@ -51,38 +53,6 @@ def run_seeds(ds: RegionDataset, method: str, seeds: list[int],
         runs.embeddings, runs.model = emb, model
         say(f"{method} seed {seed}: fit {runs.fit_seconds[-1]:.1f} s")
     return runs
-
-
-def machine_description() -> str:
-    """CPU model, core count and OS, for results files."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        cores = "?"
-    gpu = ""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            gpu = f", GPU {torch.cuda.get_device_name(0)}"
-    except Exception:  # noqa: BLE001 - a description, never a failure
-        pass
-    return f"{cpu}, {cores} cores{gpu}, {platform.system()} {platform.release()}, " \
-           f"Python {platform.python_version()}"
-
-
-def fmt(mean: float, std: float, digits: int = 3) -> str:
-    from cookie.evaluation.evaluate import _fmt
-
-    return _fmt(mean, std, digits)
 
 
 def pick(agg: pd.DataFrame, task: str, protocol: str, probe: str, metric: str = "r2") -> str:
@@ -153,7 +123,7 @@ def replicate_layers(src: Path, dst: Path, layers: tuple[str, ...], copies: int,
     region ids of `id_layer` get a `_<copy>` suffix. Returns the feature count per layer."""
     import geopandas as gpd
 
-    from cookie.io.readers import read_vector
+    from cookie.sources.readers import read_vector
 
     dst.mkdir(parents=True, exist_ok=True)
     per_row = per_row or copies

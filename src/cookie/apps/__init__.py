@@ -1,0 +1,2 @@
+"""Applications built on the library: the fit / evaluate pipeline, the demo, the paper's
+experiments, profiling, nested tuning. Nothing outside `apps/` and `cli.py` imports from here."""
