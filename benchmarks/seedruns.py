@@ -45,7 +45,8 @@ def run_seeds(ds: RegionDataset, method: str, seeds: list[int],
     runs = SeedRuns(method, overrides)
     for seed in seeds:
         start = time.perf_counter()
-        model = CookieEmbedder(**{**overrides, "name": method, "seed": seed}).fit(ds)
+        model = CookieEmbedder.from_config(ds.config, **{**overrides, "name": method,
+                                                         "seed": seed}).fit(ds)
         runs.fit_seconds.append(time.perf_counter() - start)
         emb = model.transform(ds)
         if evaluate:

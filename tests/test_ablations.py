@@ -37,7 +37,7 @@ def test_cells_per_experiment(tmp_path) -> None:
 
 def test_missing_view_at_inference_zeroes_its_blocks(tmp_path) -> None:
     ds = synthetic(tmp_path, dims=(4, 3))
-    model = CookieEmbedder(embedding_dim=12).fit(ds)
+    model = CookieEmbedder.from_config(ds.config, embedding_dim=12).fit(ds)
     full = model.transform(ds).to_numpy()
     dropped = model.transform(ds, drop_views=("v1",)).to_numpy()
     # blocks: unique v0 (4), unique v1 (4), shared v0~v1 (4)

@@ -13,9 +13,9 @@ import typer
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from cookie.config import METHODS, load_config, tomllib
+from cookie.config import load_config, tomllib
 from cookie.errors import ConfigError
-from cookie.methods.registry import DESCRIPTIONS
+from cookie.methods.registry import descriptions, method_names
 from cookie.training.progress import StageProgressBar, stage_description
 from tests.synthetic import make_dataset, write_config
 
@@ -42,17 +42,17 @@ def test_version_prints_the_installed_distribution() -> None:
 
 
 def test_every_method_has_one_description() -> None:
-    assert set(DESCRIPTIONS) == set(METHODS)
-    assert all(text.strip() and "\n" not in text for text in DESCRIPTIONS.values())
+    assert set(descriptions()) == set(method_names())
+    assert all(text.strip() and "\n" not in text for text in descriptions().values())
 
 
 def test_methods_lists_one_line_per_method() -> None:
     res = invoke("methods")
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    assert [ln.split()[0] for ln in lines] == list(METHODS)
-    for name, line in zip(METHODS, lines, strict=True):
-        assert line.split(None, 1)[1] == DESCRIPTIONS[name]
+    assert [ln.split()[0] for ln in lines] == list(method_names())
+    for name, line in zip(method_names(), lines, strict=True):
+        assert line.split(None, 1)[1] == descriptions()[name]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_fit_progress_bar_names_the_stage(tmp_path: Path, capsys, monkeypatch) -
     monkeypatch.setattr(StageProgressBar, "_get_train_description", record)
     config, _ = make_dataset(tmp_path / "data", method={"pretrain_epochs": 2, "epochs": 3})
     ds = load_dataset(load_config(config), cache_dir=None)
-    CookieEmbedder().fit(ds, progress=True)
+    CookieEmbedder.from_config(ds.config).fit(ds, progress=True)
     assert list(dict.fromkeys(shown_per_epoch)) == [
         "pretraining 1/2", "pretraining 2/2", "joint 1/3", "joint 2/3", "joint 3/3"]
     captured = capsys.readouterr()

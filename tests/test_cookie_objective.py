@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from cookie.config import MethodConfig
+from cookie.features.view import ViewSpec
 from cookie.losses import club_upper_bound, infonce_loss
 from cookie.methods.cookie import CookieObjective
-from cookie.training.data import ViewSpec
 
 
 def make(m: int, **kwargs) -> tuple[CookieObjective, dict]:
@@ -48,8 +48,8 @@ def test_every_term_matches_its_formula() -> None:
     torch.manual_seed(1)
     terms, cache = obj.terms(batch, stage=2)
     # replay the same augmentations: recompute from the cached representations
-    e, e_aug = cache["e"], cache["e_aug"]
-    h, h_aug = cache["h"], cache["h_aug"]
+    e, e_aug = cache.e, cache.e_aug
+    h, h_aug = cache.h, cache.h_aug
     for n in obj.names:
         ref = infonce_loss(obj.intra_critics[n](e[n], e_aug[n]))
         assert terms[f"intra/{n}"].item() == pytest.approx(ref.item(), abs=1e-6)
@@ -98,7 +98,7 @@ def test_masked_regions_are_left_out_of_pair_terms() -> None:
     mask[:3] = False
     batch["v1"] = (x, aux, mask)
     terms, cache = obj.terms(batch, stage=2)
-    h = cache["h"]
+    h = cache.h
     valid = mask
     (sa, sb) = h["s"]["v0~v1"]
     ref = infonce_loss(obj.shared_nce["v0~v1"](sa[valid], sb[valid]))

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from cookie.config import MethodConfig
+from cookie.features.view import ViewSpec
 from cookie.losses import club_upper_bound
 from cookie.methods.base import INDEX_KEY
 from cookie.methods.registry import build_objective
 from cookie.nn.heads import ConcatCritic, SeparableCritic, make_critic
-from cookie.training.data import ViewSpec
 
 
 def _set(linear: nn.Linear, weight: list, bias: list | None) -> None:

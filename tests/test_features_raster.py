@@ -15,7 +15,8 @@ from shapely.geometry import Point, Polygon, box
 from cookie.config import RasterLabel, RasterView
 from cookie.errors import DataError
 from cookie.features import featurize
-from cookie.features.raster import featurize_raster, raster_label_values, read_raster_regions
+from cookie.features.raster import featurize_raster
+from cookie.sources.raster import raster_label_values, read_raster_regions
 
 CRS = "EPSG:32633"
 X0, Y0, PX = 1000.0, 2000.0, 10.0  # 10 x 10 pixels of 10 m: x 1000..1100, y 1900..2000
@@ -254,7 +255,7 @@ def test_olinda_real_data() -> None:
 
 
 def test_large_windows_are_read_decimated(tif: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cookie.features import raster
+    from cookie.sources import raster
 
     regions = _regions(SQUARE_B, TRIANGLE)
     native = read_raster_regions(_view(tif), regions)

@@ -14,12 +14,11 @@ from shapely.geometry import box
 
 from cookie.config import DatasetConfig, MethodConfig
 from cookie.dataset.dataset import RegionDataset
-from cookie.features.view import ViewData
+from cookie.features.view import ViewData, ViewSpec
 from cookie.losses import club_upper_bound, infonce_loss
 from cookie.methods.gfactorcl import GFactorCLObjective, factor_key
 from cookie.methods.pairwise import SharedPairwiseObjective
 from cookie.methods.registry import build_objective
-from cookie.training.data import ViewSpec
 
 CFG = MethodConfig(proxy="augment", embedding_dim=60, encoder_dim=8, hidden_dim=16, critic_dim=8)
 
@@ -71,9 +70,9 @@ def test_inventory_grows_exponentially(m: int) -> None:
 
 def test_stage_one_has_only_intra_terms() -> None:
     obj, batch = make(3)
-    terms, _ = obj.terms(batch, stage=1)
+    terms, cache = obj.terms(batch, stage=1)
     assert set(terms) == {"intra/v0", "intra/v1", "intra/v2"}
-    assert obj.critic_terms({}) == {}
+    assert obj.critic_terms(cache) == {}  # stage 1 has no heads in the cache
 
 
 def test_two_views_is_factorcl() -> None:
@@ -113,7 +112,7 @@ def test_every_term_matches_its_formula() -> None:
     obj, batch = make(3)
     torch.manual_seed(1)
     terms, cache = obj.terms(batch, stage=2)
-    e, e_aug, h, h_aug = cache["e"], cache["e_aug"], cache["h"], cache["h_aug"]
+    e, e_aug, h, h_aug = cache.e, cache.e_aug, cache.h, cache.h_aug
     for n in obj.names:
         close(terms[f"intra/{n}"], infonce_loss(obj.intra_critics[n](e[n], e_aug[n])))
         u, u2 = h["u"][n], h_aug["u"][n]
@@ -167,7 +166,7 @@ def test_critic_terms_are_nce_of_the_club_critics() -> None:
     obj, batch = make(2)
     _, cache = obj.terms(batch, stage=2)
     out = obj.critic_terms(cache)
-    e, h, h_aug = cache["e"], cache["h"], cache["h_aug"]
+    e, h, h_aug = cache.e, cache.h, cache.h_aug
     close(out["critic/unique_club/v0"], infonce_loss(obj.unique_club["v0"](h["u"]["v0"], e["v1"])))
     s, s2 = h["s"]["v0~v1"], h_aug["s"]["v0~v1"]
     close(out["critic/shared_club/v0~v1/v0~v1"], infonce_loss(obj.shared_club["v0~v1"]["v0~v1"](
@@ -181,7 +180,7 @@ def test_masked_regions_are_left_out_of_conditioned_terms() -> None:
     mask[:3] = False
     batch["v2"] = (x, aux, mask)
     terms, cache = obj.terms(batch, stage=2)
-    e, h, h_aug = cache["e"], cache["h"], cache["h_aug"]
+    e, h, h_aug = cache.e, cache.h, cache.h_aug
     key = "v0~v1|v2"
     s, s2 = h["s"][key], h_aug["s"][key]
     # the pair's own InfoNCE keeps every row; the CLUB conditioned on v2 drops the missing ones
@@ -229,7 +228,7 @@ def test_shared_pairwise_terms(m: int) -> None:
     assert obj.uses_pretraining is False
     assert obj.club_critics() == [] and obj.critic_terms(cache) == {}
     assert len(obj.intra_critics) == 0
-    h = cache["h"]
+    h = cache.h
     for a, b in obj.pairs:
         close(terms[f"pair_nce/{a}~{b}"], infonce_loss(obj.pair_critics[f"{a}~{b}"](h[a], h[b])))
     assert obj.total(terms, 2).item() == pytest.approx(sum(t.item() for t in terms.values()),
@@ -263,7 +262,8 @@ def test_fit_end_to_end(name: str) -> None:
     from cookie.training.embedder import CookieEmbedder
 
     ds = tiny_dataset()
-    model = CookieEmbedder(name=name, epochs=2, pretrain_epochs=1).fit(ds)
+    model = CookieEmbedder.from_config(ds.config, name=name, epochs=2,
+                                       pretrain_epochs=1).fit(ds)
     emb = model.transform(ds)
     assert emb.shape == (24, 14)
     assert list(emb.index) == list(ds.region_ids)

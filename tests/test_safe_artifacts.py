@@ -46,7 +46,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A saved model and its dataset config."""
     root = tmp_path_factory.mktemp("safe")
     config, _ = make_dataset(root / "data", tasks=False)
-    model = CookieEmbedder().fit(load_dataset(config)).save(root / "model")
+    ds = load_dataset(config)
+    model = CookieEmbedder.from_config(ds.config).fit(ds).save(root / "model")
     return model, config
 
 

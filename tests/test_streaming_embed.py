@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("stream")
     config, _ = make_dataset(root / "data", n=N_REGIONS, dims=(4, 3))
     ds = load_dataset(config)
-    model = CookieEmbedder().fit(ds)
+    model = CookieEmbedder.from_config(ds.config).fit(ds)
     model.save(root / "model")
     return root, config, ds, model
 

@@ -428,18 +428,18 @@ def test_smallest_embedding_that_fits(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("views", [2, 3, 4])
 def test_block_table_agrees_with_methods(views: int) -> None:
-    """`EMBEDDING_BLOCKS` (what the config check assumes) is what every method really needs:
-    it builds with that many dimensions, and not with one fewer."""
-    from cookie.config import EMBEDDING_BLOCKS, METHODS, MethodConfig
-    from cookie.methods.registry import build_objective
-    from cookie.training.data import ViewSpec
+    """The registry's block counts (what the config check assumes) are what every method
+    really needs: it builds with that many dimensions, and not with one fewer."""
+    from cookie.config import MethodConfig
+    from cookie.features.view import ViewSpec
+    from cookie.methods.registry import build_objective, get_method, method_names
 
     specs = [ViewSpec.from_dict({"name": f"v{i}", "kind": "table", "input_shape": [3],
                                  "aux_dim": 0}) for i in range(views)]
-    for name in METHODS:
-        if name == "raw":
+    for name in method_names():
+        if not get_method(name).trained:
             continue
-        need = EMBEDDING_BLOCKS.get(name, lambda m: 1)(views)
+        need = get_method(name).needs_blocks(views)
         small = dict(encoder_dim=4, hidden_dim=4, critic_dim=4)
         build_objective(name, specs, MethodConfig(name=name, embedding_dim=max(need, 2),
                                                   **small))

@@ -62,7 +62,7 @@ def test_transform_refuses_non_finite_embeddings(tmp_path: Path) -> None:
 
     config, _ = make_dataset(tmp_path / "data", tasks=False)
     ds = load_dataset(config)
-    model = CookieEmbedder().fit(ds)
+    model = CookieEmbedder.from_config(ds.config).fit(ds)
     with torch.no_grad():
         next(model.objective_.parameters()).fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="NaN or infinite"):
@@ -143,7 +143,8 @@ def interrupted(tmp_path: Path) -> tuple[Path, Path]:
     config, _ = make_dataset(tmp_path / "data", tasks=False, method={"epochs": 3})
     out = tmp_path / "runs" / "run"
     ckpt = checkpoint_dir_for(out)
-    CookieEmbedder().fit(load_dataset(config), checkpoint_dir=ckpt)
+    ds = load_dataset(config)
+    CookieEmbedder.from_config(ds.config).fit(ds, checkpoint_dir=ckpt)
     assert (ckpt / "last.ckpt").is_file()
     return config, out
 
@@ -420,7 +421,7 @@ def test_blown_up_fold_is_warned_and_marked_in_the_report(
 
 
 def test_huge_scores_are_rounded_and_r2_original_is_explained() -> None:
-    from cookie.evaluation.evaluate import _fmt
+    from cookie.evaluation.report import fmt as _fmt
     from cookie.evaluation.report import EvaluationReport
 
     assert _fmt(-1.234567e200, float("nan")) == "-1.23e+200"

@@ -91,13 +91,13 @@ def _run_job(job: dict, frozen_root: str, gpu: bool) -> dict:
     start = time.perf_counter()
     params = {**job["overrides"], "name": job["method"], "seed": job["seed"]}
     try:
-        model = CookieEmbedder(**params, **accel).fit(train)
+        model = CookieEmbedder.from_config(train.config, **params, **accel).fit(train)
     except Exception:  # noqa: BLE001 - no usable GPU in this worker: train on the CPU
         if not accel:
             raise
         accel = {}
         start = time.perf_counter()
-        model = CookieEmbedder(**params).fit(train)
+        model = CookieEmbedder.from_config(train.config, **params).fit(train)
     fit_s = time.perf_counter() - start
     emb = model.transform(train, drop_views=tuple(job["drop"]))
     table = evaluate_dataset(emb, ds, f"{job['label']} seed {job['seed']}").table

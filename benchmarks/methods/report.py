@@ -46,7 +46,8 @@ def costs(frozen_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
     from cookie.apps.profile import measure
     from cookie.config import MethodConfig
     from cookie.dataset.frozen import load_frozen
-    from cookie.training.data import RegionTensors, ViewSpec
+    from cookie.features.view import ViewSpec
+    from cookie.training.data import RegionTensors
 
     ds = load_frozen(frozen_root / dataset)
     specs = [ViewSpec.from_view(v) for v in ds.views.values()]

@@ -200,7 +200,7 @@ def child_train(args: argparse.Namespace) -> dict | None:
                       strategy="ddp" if args.devices > 1 else "auto")
     ds = load_dataset(cfg, cache_dir=None)
     t0 = time.perf_counter()
-    model = CookieEmbedder().fit(ds)
+    model = CookieEmbedder.from_config(cfg).fit(ds)
     seconds = time.perf_counter() - t0
     if getattr(model, "global_rank_", 0) != 0:
         return None

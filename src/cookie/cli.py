@@ -196,12 +196,12 @@ def fit(
 @run_safely
 def methods() -> None:
     """List the methods (--method, or method.name in a config) and what each trains."""
-    from cookie.config import METHODS
-    from cookie.methods.registry import DESCRIPTIONS
+    from cookie.methods.registry import descriptions
 
-    width = max(len(name) for name in METHODS)
-    for name in METHODS:
-        typer.echo(f"{name:<{width}}  {DESCRIPTIONS[name]}")
+    lines = descriptions()
+    width = max(len(name) for name in lines)
+    for name, text in lines.items():
+        typer.echo(f"{name:<{width}}  {text}")
 
 
 # ---------------------------------------------------------------------------- embed

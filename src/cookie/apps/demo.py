@@ -68,7 +68,7 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
         say(f"{len(ds.regions)} grid cells of {size_m:g} m; views "
             + ", ".join(f"{n} {tuple(v.input_shape)}" for n, v in ds.views.items()))
         start = time.perf_counter()
-        embedder = CookieEmbedder().fit(ds, progress=progress)
+        embedder = CookieEmbedder.from_config(cfg).fit(ds, progress=progress)
         seconds = time.perf_counter() - start
         emb = embedder.transform(ds)
         embedder.save(tmp / "model")

@@ -106,7 +106,9 @@ def run_experiment(name: str, ds: RegionDataset, seeds: list[int], out_dir: Path
             key = (cell.train_key, seed)
             if key not in models:
                 models.clear()  # cells sharing a training run are consecutive
-                models[key] = CookieEmbedder(**{**cell.overrides, "seed": seed}).fit(train_ds)
+                model = CookieEmbedder.from_config(train_ds.config, **{**cell.overrides,
+                                                                       "seed": seed})
+                models[key] = model.fit(train_ds)
             emb = models[key].transform(train_ds, drop_views=cell.drop_at_inference)
             table = evaluate_dataset(emb, eval_ds, f"{cell.label} seed {seed}").table
             with atomic_file(path) as tmp:

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from cookie.config import DatasetConfig, load_config, with_method
+from cookie.constants import REGION_INDEX
 from cookie.dataset.dataset import RegionDataset, load_dataset
 from cookie.errors import ConfigError, DataError, Interrupted, TrainingDiverged
 from cookie.evaluation.evaluate import evaluate_dataset
@@ -125,6 +126,7 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
          progress: bool) -> pd.DataFrame | None:
     """`fit_run`'s work, writing the run into ``staging`` (None: a DDP worker, which writes
     nothing)."""
+    from cookie.methods.registry import get_method
     from cookie.training.embedder import CookieEmbedder
 
     ds = load_dataset(cfg, cache_dir=cache_dir)
@@ -133,8 +135,9 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
     if evaluate:
         check_tasks(ds)  # a bad task target fails now, not after training
     start = time.perf_counter()
-    embedder = CookieEmbedder().fit(ds, checkpoint_dir=ckpt if cfg.method.name != "raw" else None,
-                                    resume=resume, progress=progress)
+    trained = get_method(cfg.method.name).trained  # `raw` has nothing to checkpoint
+    embedder = CookieEmbedder.from_config(cfg).fit(ds, checkpoint_dir=ckpt if trained else None,
+                                                   resume=resume, progress=progress)
     seconds = time.perf_counter() - start
     if staging is None or getattr(embedder, "global_rank_", 0) != 0:
         return None  # a DDP worker process: rank 0 writes the run
@@ -176,7 +179,7 @@ def evaluate_run(config: Path | str, embeddings: Path, out: Path | None,
     guard = contextlib.nullcontext(None) if out is None else output_dir(
         out, overwrite, inputs=[cfg.source, embeddings, *data_files(cfg)], what="evaluate")
     with guard as staging:
-        names = (id_column,) if id_column else ("region_id", cfg.regions.id_column,
+        names = (id_column,) if id_column else (REGION_INDEX, cfg.regions.id_column,
                                                 cfg.labels.id_column)
         emb = read_embeddings(embeddings, tuple(dict.fromkeys(n for n in names if n)))
         regions = load_regions(cfg)

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from cookie.config import MethodConfig
-from cookie.training.data import ViewSpec
+from cookie.features.view import ViewSpec
 from cookie.training.module import make_optimizers
 
 PAPER_PARAM_REDUCTION, PAPER_FLOP_REDUCTION = 56.7, 63.0
@@ -156,7 +156,7 @@ def main_step(objective, batch, optimizer) -> tuple[dict, dict]:
     return terms, cache
 
 
-def critic_step(objective, cache: dict, optimizer) -> None:
+def critic_step(objective, cache, optimizer) -> None:
     """The separate CLUB critic step on detached representations."""
     if optimizer is None:
         return

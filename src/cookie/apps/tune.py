@@ -388,7 +388,8 @@ def tune_dataset(ds, tasks: Sequence, space: dict[str, tuple], trials: int,
         unlabeled = RegionDataset(ds.config, ds.regions, ds.views)  # a fit sees no label
 
         def fit(params: Params) -> pd.DataFrame:
-            return CookieEmbedder(**params).fit(unlabeled).transform(unlabeled)
+            model = CookieEmbedder.from_config(unlabeled.config, **params)
+            return model.fit(unlabeled).transform(unlabeled)
 
     targets = {t.name: task_target(t, ds.labels).dropna() for t in tasks}  # errors first
     cache = SettingCache(fit, say)

@@ -29,17 +29,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.features.view import ViewData
 
 MANIFEST = "manifest.json"
 PIXELS = "_pixels"
-RESERVED = ("region_id", "_position", "_mask", "geometry", "tile", PIXELS)
+RESERVED = (REGION_INDEX, "_position", "_mask", "geometry", "tile", PIXELS)
 
 
 def _view_frame(view: ViewData, rows: np.ndarray, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     flat = view.values[rows].reshape(len(rows), -1)
-    cols: dict[str, Any] = {"region_id": np.asarray(view.region_ids[rows]),
+    cols: dict[str, Any] = {REGION_INDEX: np.asarray(view.region_ids[rows]),
                             "_position": rows.astype(np.int64), "_mask": view.mask[rows]}
     if view.is_image:  # one list column (C*H*W values, C order), not thousands of columns
         frame = pd.DataFrame({PIXELS: list(flat)})
@@ -118,7 +119,7 @@ def read_partitioned_view(folder: Path, name: str) -> ViewData:
         flat = frame[feat].to_numpy(np.float32)
     values = flat.astype(np.float32).reshape(n, *meta["input_shape"])
     aux = frame[aux_cols].to_numpy(np.float32) if aux_cols else None
-    index = pd.Index(frame["region_id"].to_numpy(), name="region_id")
+    index = pd.Index(frame[REGION_INDEX].to_numpy(), name=REGION_INDEX)
     return ViewData(name, meta["kind"], index, values, frame["_mask"].to_numpy(bool),
                     list(meta["feature_names"]), aux, list(meta["aux_names"]))
 
@@ -135,7 +136,7 @@ def write_partitioned_embeddings(batches: Iterable[pd.DataFrame], out: Path,
     files, rows, dim = [], 0, None
     for i, batch in enumerate(batches):
         frame = batch.copy()
-        frame.index.name = "region_id"
+        frame.index.name = REGION_INDEX
         if regions is not None:
             geom = regions.geometry.reindex(frame.index).to_crs(4326)
             frame = gpd.GeoDataFrame(frame, geometry=geom.values, crs=4326)

@@ -12,6 +12,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from cookie.config import EvaluationConfig, TaskConfig
+from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.evaluation import protocols as P
 from cookie.evaluation.probes import N_TREES
@@ -64,7 +65,7 @@ def _align_index(emb: pd.DataFrame, index: pd.Index, source: str) -> pd.DataFram
     if emb.index.dtype == index.dtype:
         return emb
     emb = emb.copy()
-    emb.index = as_region_ids(emb.index, index, source, str(emb.index.name or "region_id"))
+    emb.index = as_region_ids(emb.index, index, source, str(emb.index.name or REGION_INDEX))
     return emb
 
 
@@ -144,7 +145,7 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
                          "n_repeats": res.n_repeats, "n_flagged": len(res.flagged)})
         frame = res.predictions.drop(columns="row")
         frame.index = ids[res.predictions["row"].to_numpy()]
-        frame.index.name = "region_id"
+        frame.index.name = REGION_INDEX
         preds[(task.name, res.protocol, res.probe)] = frame
 
     def chosen(known) -> list[str] | None:

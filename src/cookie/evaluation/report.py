@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cookie.constants import REGION_INDEX
 from cookie.io.atomic import atomic_file
 
 COLUMNS = ["task", "task_type", "protocol", "probe", "metric", "mean", "std", "n_regions",
@@ -118,7 +119,7 @@ class EvaluationReport:
     def to_dict(self) -> dict[str, Any]:
         preds = []
         for key, frame in self.predictions.items():
-            preds.append({"key": list(key), "region_id": frame.index.tolist(),
+            preds.append({"key": list(key), REGION_INDEX: frame.index.tolist(),
                           **{c: frame[c].tolist() for c in frame.columns}})
         return jsonable({"meta": self.meta, "table": self.table.to_dict(orient="records"),
                           "predictions": preds})
@@ -142,8 +143,8 @@ class EvaluationReport:
         preds = {}
         for item in data.get("predictions", []):
             key = tuple(item.pop("key"))
-            ids = item.pop("region_id")
-            preds[key] = pd.DataFrame(item, index=pd.Index(ids, name="region_id"))
+            ids = item.pop(REGION_INDEX)
+            preds[key] = pd.DataFrame(item, index=pd.Index(ids, name=REGION_INDEX))
         return cls(table, preds, data.get("meta", {}))
 
     def to_markdown(self) -> str:

@@ -1,4 +1,5 @@
-"""The per-region tensor of one view: the contract between featurizers and methods."""
+"""The per-region tensor of one view (`ViewData`) and its shape (`ViewSpec`): the contract
+between featurizers and methods."""
 
 from __future__ import annotations
 
@@ -79,3 +80,30 @@ class ViewData:
             self.values[pos], self.mask[pos], list(self.feature_names),
             None if self.aux is None else self.aux[pos], list(self.aux_names),
         )
+
+
+@dataclass
+class ViewSpec:
+    """What an encoder needs to know about a view."""
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    aux_dim: int
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3
+
+    @classmethod
+    def from_view(cls, view: ViewData) -> ViewSpec:
+        aux = 0 if view.aux is None or not view.is_image else view.aux.shape[1]
+        return cls(view.name, view.kind, view.input_shape, aux)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "input_shape": list(self.input_shape),
+                "aux_dim": self.aux_dim}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ViewSpec:
+        return cls(d["name"], d["kind"], tuple(d["input_shape"]), int(d["aux_dim"]))

@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
 from cookie.sources.readers import check_finite, require_file
@@ -21,7 +22,7 @@ def write_embeddings(embeddings: pd.DataFrame, path: Path,
                      regions: gpd.GeoDataFrame | None = None) -> Path:
     """Parquet keyed by `region_id`; GeoParquet (EPSG:4326 geometry) when regions are given."""
     frame = embeddings.copy()
-    frame.index.name = "region_id"
+    frame.index.name = REGION_INDEX
     if regions is not None:
         geom = regions.geometry.reindex(frame.index).to_crs(4326)
         frame = gpd.GeoDataFrame(frame, geometry=geom.values, crs=4326)
@@ -30,7 +31,7 @@ def write_embeddings(embeddings: pd.DataFrame, path: Path,
     return path
 
 
-def read_embeddings(path: Path, id_columns: tuple[str, ...] = ("region_id",)) -> pd.DataFrame:
+def read_embeddings(path: Path, id_columns: tuple[str, ...] = (REGION_INDEX,)) -> pd.DataFrame:
     """An embeddings table keyed by region id: the first of ``id_columns`` that is a column
     (or the named index) of the file; numeric only. A table with none of them is refused
     rather than keyed by row order."""
@@ -47,7 +48,7 @@ def read_embeddings(path: Path, id_columns: tuple[str, ...] = ("region_id",)) ->
         looked = ", ".join(repr(c) for c in id_columns)
         raise DataError(f"{path}: no region id column (looked for {looked}); name it with "
                         "--id-column")
-    frame = frame.set_index(id_col).rename_axis("region_id")
+    frame = frame.set_index(id_col).rename_axis(REGION_INDEX)
     frame = frame.drop(columns=[c for c in ("geometry",) if c in frame.columns])
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:

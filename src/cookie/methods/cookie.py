@@ -20,22 +20,22 @@ terms condition on y: CLUB([s_i, T_ij], [s_j, T_ij]) and NCE([u_i, T_i], [u_j, T
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from cookie.losses import club_upper_bound
-from cookie.methods.base import Batch, MultiViewObjective, masked_scores, nce_term, pair_key
-from cookie.nn.heads import block_sizes, make_critic
-
-
-def club_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
-              valid: torch.Tensor) -> torch.Tensor:
-    scores = masked_scores(critic, a, b, valid)
-    return a.new_zeros(()) if scores is None else club_upper_bound(scores)
-
-
-def head(in_dim: int, out_dim: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim))
+from cookie.features.view import ViewSpec
+from cookie.methods.base import (
+    Batch,
+    MultiViewObjective,
+    TermCache,
+    club_term,
+    nce_term,
+    pair_key,
+)
+from cookie.methods.settings import MethodSettings
+from cookie.nn.heads import block_sizes, head, make_critic
 
 
 class CookieObjective(MultiViewObjective):
@@ -99,11 +99,11 @@ class CookieObjective(MultiViewObjective):
             s[pair_key(a, b)] = (hs["a"](e[a]), hs["b"](e[b]))
         return {"u": u, "s": s}
 
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         terms, cache = self.terms_with_heads(batch, stage)
         if stage == 1:
             return terms, cache
-        masks, h, h_aug = cache["masks"], cache["h"], cache["h_aug"]
+        masks, h, h_aug = cache.masks, cache.h, cache.h_aug
         u, u_aug = h["u"], h_aug["u"]
         for n in self.unique_heads:
             rel = self.relational_term(u[n], f"unique/{n}", batch, masks[n])
@@ -130,13 +130,13 @@ class CookieObjective(MultiViewObjective):
                 rel_b = self.relational_term(sb, f"shared/{key}", batch, valid)
                 if rel_a is not None and rel_b is not None:
                     terms[f"shared_rel/{key}"] = rel_a + rel_b
-        cache["batch"] = batch
+        cache.batch = batch
         return terms, cache
 
-    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
-        if "h" not in cache:
+    def critic_terms(self, cache: TermCache) -> dict[str, torch.Tensor]:
+        if cache.h is None:
             return {}
-        h, h_aug, masks = cache["h"], cache["h_aug"], cache["masks"]
+        h, h_aug, masks = cache.h, cache.h_aug, cache.masks
         out = {}
         for a, b in self.pairs:
             key, valid = pair_key(a, b), masks[a] & masks[b]
@@ -145,7 +145,7 @@ class CookieObjective(MultiViewObjective):
                 out[f"critic/unique_club/{key}"] = nce_term(self.unique_club[key], ua, ub, valid)
             if self.use_shared:
                 (sa, sb), (sa2, sb2) = h["s"][key], h_aug["s"][key]
-                batch = cache.get("batch", {})
+                batch = cache.batch or {}
                 ya, yb = (self.proxy(f"shared/{key}", batch, s2) for s2 in (sa2, sb2))
                 out[f"critic/shared_club/{key}"] = nce_term(
                     self.shared_club[key], torch.cat([sa, ya], 1).detach(),
@@ -173,3 +173,29 @@ class CookieObjective(MultiViewObjective):
     @property
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
+
+
+# ---------------------------------------------------------------- registered builders
+def build_cookie(specs: list[ViewSpec], cfg: MethodSettings, **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, **kwargs)
+
+
+def build_cookie_paper(specs: list[ViewSpec], cfg: MethodSettings,
+                       **kwargs: Any) -> CookieObjective:
+    """The paper's CooKIE: augmentations as the task proxy, whatever the settings say."""
+    return CookieObjective(specs, cfg, proxy="augment", **kwargs)
+
+
+def build_cookie_no_pretrain(specs: list[ViewSpec], cfg: MethodSettings,
+                             **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, pretrain=False, **kwargs)
+
+
+def build_cookie_shared_only(specs: list[ViewSpec], cfg: MethodSettings,
+                             **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, use_unique=False, **kwargs)
+
+
+def build_cookie_unique_only(specs: list[ViewSpec], cfg: MethodSettings,
+                             **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, use_shared=False, **kwargs)

@@ -29,10 +29,8 @@ from itertools import combinations
 import torch
 from torch import nn
 
-from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
-from cookie.methods.cookie import club_term, head
-from cookie.methods.registry import register
-from cookie.nn.heads import block_sizes, make_critic
+from cookie.methods.base import Batch, MultiViewObjective, TermCache, club_term, nce_term, pair_key
+from cookie.nn.heads import block_sizes, head, make_critic
 
 
 def factor_key(members: tuple[str, ...], rest: tuple[str, ...]) -> str:
@@ -116,12 +114,12 @@ class GFactorCLObjective(MultiViewObjective):
     def rest_of(self, name: str) -> list[str]:
         return [n for n in self.names if n != name]
 
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         terms, cache = self.terms_with_heads(batch, stage)
         if stage == 1:
             return terms, cache
-        e, e_aug = cache["e"], cache["e_aug"]
-        masks, h, h_aug = cache["masks"], cache["h"], cache["h_aug"]
+        e, e_aug = cache.e, cache.e_aug
+        masks, h, h_aug = cache.masks, cache.h, cache.h_aug
         u, u_aug = h["u"], h_aug["u"]
         for n in self.names:
             rest = self.rest_of(n)
@@ -159,14 +157,14 @@ class GFactorCLObjective(MultiViewObjective):
                 rels = [self.relational_term(s[n], f"shared/{key}", batch, valid)
                         for n in members]
                 terms[f"shared_rel/{key}"] = sum(r for r in rels if r is not None)
-        cache["batch"] = batch
+        cache.batch = batch
         return terms, cache
 
-    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
+    def critic_terms(self, cache: TermCache) -> dict[str, torch.Tensor]:
         """NCE on detached inputs for every CLUB critic (the separate critic step)."""
-        if "h" not in cache:
+        if cache.h is None:
             return {}
-        e, h, h_aug, masks = cache["e"], cache["h"], cache["h_aug"], cache["masks"]
+        e, h, h_aug, masks = cache.e, cache.h, cache.h_aug, cache.masks
         out = {}
         for n in self.names:
             rest = self.rest_of(n)
@@ -177,7 +175,7 @@ class GFactorCLObjective(MultiViewObjective):
             key = factor_key(members, rest)
             s, s_aug = h["s"][key], h_aug["s"][key]
             e_r = self.condition(e, rest, s[members[0]])
-            target = self.target_rows(f"shared/{key}", cache.get("batch", {}))
+            target = self.target_rows(f"shared/{key}", cache.batch or {})
             for a, b in combinations(members, 2):
                 pk = pair_key(a, b)
                 ya, yb = (s_aug[a], s_aug[b]) if target is None else (target, target)
@@ -193,14 +191,23 @@ class GFactorCLObjective(MultiViewObjective):
         return [*self.unique_club.values(), *shared]
 
     def embed(self, batch: Batch) -> torch.Tensor:
+        """Unique factors and the member-mean of each shared factor, of clean inputs.
+
+        A region missing from a view (mask false) gets zeros for that view's unique factor,
+        and each shared factor is the mean over the member views the region has (zeros when
+        it has none): the meaning of a missing view for every method (docs/method.md).
+        """
         h = self.heads(self.encode(batch, False))
-        parts = [h["u"][n] for n in self.names]
-        parts += [torch.stack(list(s.values())).mean(0) for s in h["s"].values()]
+        masks = {n: batch[n][2].to(torch.float32).unsqueeze(1) for n in self.names}
+        parts = [h["u"][n] * masks[n] for n in self.names]
+        for s in h["s"].values():
+            heads = torch.stack(list(s.values()))
+            weights = torch.stack([masks[n] for n in s])
+            masked = (heads * weights).sum(0) / weights.sum(0).clamp_min(1.0)
+            every = weights.min(0).values.bool()  # rows with every member: the plain mean
+            parts.append(torch.where(every, heads.mean(0), masked))
         return torch.cat(parts, dim=1)
 
     @property
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
-
-
-register("gfactorcl", lambda *a, **k: GFactorCLObjective(*a, **k))

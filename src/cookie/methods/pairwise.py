@@ -14,10 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
-from cookie.methods.cookie import head
-from cookie.methods.registry import register
-from cookie.nn.heads import block_sizes, make_critic
+from cookie.methods.base import Batch, MultiViewObjective, TermCache, nce_term, pair_key
+from cookie.nn.heads import block_sizes, head, make_critic
 
 
 class SharedPairwiseObjective(MultiViewObjective):
@@ -41,7 +39,7 @@ class SharedPairwiseObjective(MultiViewObjective):
     def heads(self, e: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {n: h(e[n]) for n, h in self.view_heads.items()}
 
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         e, masks = self.encode(batch, False), self.masks(batch)
         h = self.heads(e)
         terms = {
@@ -53,7 +51,7 @@ class SharedPairwiseObjective(MultiViewObjective):
             rel = self.relational_term(h[n], f"view/{n}", batch, masks[n])
             if rel is not None:
                 terms[f"view_rel/{n}"] = rel
-        return terms, {"e": e, "h": h, "masks": masks}
+        return terms, TermCache(e, masks, h=h)
 
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
         return {f"view/{n}": ((n,), h[-1].out_features) for n, h in self.view_heads.items()}
@@ -62,12 +60,11 @@ class SharedPairwiseObjective(MultiViewObjective):
         return sum(terms.values())
 
     def embed(self, batch: Batch) -> torch.Tensor:
+        """The view heads of clean inputs; zeros for a view a region is missing from."""
         h = self.heads(self.encode(batch, False))
-        return torch.cat([h[n] for n in self.names], dim=1)
+        return torch.cat([h[n] * batch[n][2].to(h[n].dtype).unsqueeze(1) for n in self.names],
+                         dim=1)
 
     @property
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
-
-
-register("shared_pairwise", lambda *a, **k: SharedPairwiseObjective(*a, **k))

@@ -10,13 +10,28 @@ would.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from cookie.config import AugmentConfig
+
+@dataclass(frozen=True)
+class Augmentation:
+    """One view's augmentation settings (validated as `cookie.config.AugmentConfig`, same
+    fields and defaults): noise std, feature dropout probability, per-feature scale range,
+    batch mixing weight; for images flips, 90-degree rotations and the crop fraction."""
+
+    noise: float = 0.1
+    dropout: float = 0.1
+    scale: float = 0.1
+    mix: float = 0.0
+    flip: bool = True
+    rotate: bool = True
+    crop: float = 0.1
 
 
-def augment_vector(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
+def augment_vector(x: torch.Tensor, cfg: Augmentation) -> torch.Tensor:
     out = x
     if cfg.scale > 0:
         out = out * (1 + (torch.rand_like(out) * 2 - 1) * cfg.scale)
@@ -45,7 +60,7 @@ def random_crop_resize(x: torch.Tensor, max_crop: float) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def augment_image(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
+def augment_image(x: torch.Tensor, cfg: Augmentation) -> torch.Tensor:
     out = x
     n = out.shape[0]
     if cfg.flip:
@@ -62,6 +77,6 @@ def augment_image(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
     return out
 
 
-def augment(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
+def augment(x: torch.Tensor, cfg: Augmentation) -> torch.Tensor:
     """Augment a batch of one view (vector or image)."""
     return augment_image(x, cfg) if x.ndim == 4 else augment_vector(x, cfg)

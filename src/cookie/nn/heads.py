@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from cookie.config import MethodConfig
+
+class CriticSettings(Protocol):
+    """The settings a critic is built from (a `cookie.methods.settings.MethodSettings`)."""
+
+    @property
+    def critic(self) -> str: ...
+    @property
+    def critic_dim(self) -> int: ...
+    @property
+    def temperature(self) -> float: ...
 
 
 class SeparableCritic(nn.Module):
@@ -76,7 +84,7 @@ class ConcatCritic(nn.Module):
 CRITICS = (SeparableCritic, ConcatCritic)
 
 
-def make_critic(cfg: MethodConfig, dim_a: int, dim_b: int, shared: bool = False) -> nn.Module:
+def make_critic(cfg: CriticSettings, dim_a: int, dim_b: int, shared: bool = False) -> nn.Module:
     """The critic that ``cfg.critic`` names, scoring (dim_a, dim_b) pairs into an N x N matrix:
     `SeparableCritic` (projection size ``critic_dim``, temperature) or `ConcatCritic` (hidden
     width max(critic_dim, 32), the separable critic's hidden width)."""
@@ -91,3 +99,8 @@ def block_sizes(total: int, blocks: int) -> list[int]:
         raise ValueError(f"cannot split embedding size {total} into {blocks} blocks")
     base, extra = divmod(total, blocks)
     return [base + (1 if i < extra else 0) for i in range(blocks)]
+
+
+def head(in_dim: int, out_dim: int) -> nn.Module:
+    """A projection head: Linear, GELU, Linear (the unique and shared heads of every method)."""
+    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim))

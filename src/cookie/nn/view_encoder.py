@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
-from cookie.config import AugmentConfig, MethodConfig
-from cookie.nn.augment import augment, augment_vector
+from cookie.features.view import ViewSpec
+from cookie.nn.augment import Augmentation, augment, augment_vector
 from cookie.nn.networks import CNNEncoder, MLPEncoder, Standardize
-from cookie.training.data import ViewSpec
+
+
+class EncoderSettings(Protocol):
+    """The settings an encoder is built from (a `cookie.methods.settings.MethodSettings`)."""
+
+    @property
+    def encoder_dim(self) -> int: ...
+    @property
+    def hidden_dim(self) -> int: ...
+    @property
+    def dropout(self) -> float: ...
 
 
 class ViewEncoder(nn.Module):
-    def __init__(self, spec: ViewSpec, cfg: MethodConfig, augment_cfg: AugmentConfig,
+    """One view's encoder: standardizes its input (statistics from `fit_normalization`), zeroes
+    the rows of regions missing from the view, augments when asked, then runs the network."""
+
+    def __init__(self, spec: ViewSpec, cfg: EncoderSettings, augment_cfg: Augmentation,
                  encoder: str = "auto") -> None:
         super().__init__()
         self.spec = spec

@@ -13,11 +13,11 @@ import shapely
 from pyproj import CRS
 
 from cookie.config import RegionsConfig
+from cookie.constants import REGION_INDEX
 from cookie.errors import ConfigError, DataError
 from cookie.sources.readers import metric_crs_for, read_vector, repair_geometries, to_crs
 
 log = logging.getLogger(__name__)
-REGION_INDEX = "region_id"
 #: most square cells a grid may have (a typo in size_m must not exhaust the memory)
 MAX_GRID_CELLS = 5_000_000
 WGS84 = CRS.from_epsg(4326)

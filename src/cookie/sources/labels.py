@@ -38,7 +38,7 @@ def load_labels(cfg: DatasetConfig, regions: gpd.GeoDataFrame) -> pd.DataFrame:
         source = str(lc.path)
     frame = frame.copy()
     for raster_label in lc.raster:
-        from cookie.features.raster import raster_label_values
+        from cookie.sources.raster import raster_label_values
 
         frame[raster_label.name] = raster_label_values(raster_label, regions)
     area = regions.geometry.area.to_numpy()

@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
 from cookie.sources.readers import require_file
@@ -249,10 +250,10 @@ def osm_task_config(layers: dict[str, Path], base: Path, regions: dict[str, Any]
     rel = {k: Path(v).relative_to(base) for k, v in layers.items()}
     cfg = osm_config_dict(rel, regions, name=name, crs=crs)
     cfg["views"] = [v for v in cfg["views"] if v["name"] != TASK_LAYER]
-    cfg["labels"] = {"path": LABELS, "id_column": "region_id"}
+    cfg["labels"] = {"path": LABELS, "id_column": REGION_INDEX}
     cfg["tasks"] = [dict(TASK)]
     parsed = config_from_dict(cfg, base, base / "config.toml")
     units = load_regions(parsed)
     building_density_labels(units, Path(layers[TASK_LAYER])).rename_axis(
-        "region_id").reset_index().to_parquet(base / LABELS)
+        REGION_INDEX).reset_index().to_parquet(base / LABELS)
     return cfg

@@ -13,6 +13,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
+from cookie.constants import REGION_INDEX
 from cookie.errors import ConfigError, DataError
 from cookie.sources.validity import is_valid
 
@@ -243,7 +244,7 @@ def _feature_label(gdf: gpd.GeoDataFrame, i: int, id_column: str | None) -> str:
     """'region 'r7'' (by id column or a region_id index), else 'feature 7' (its row)."""
     if id_column is not None and id_column in gdf.columns:
         return f"region {plain_scalar(gdf[id_column].iloc[i])!r}"
-    if gdf.index.name == "region_id":
+    if gdf.index.name == REGION_INDEX:
         return f"region {plain_scalar(gdf.index[i])!r}"
     return f"feature {i}"
 

@@ -9,6 +9,7 @@ import shapely
 from pyproj import CRS
 
 from cookie.config import DatasetConfig, RegionsConfig
+from cookie.constants import REGION_INDEX
 from cookie.errors import ConfigError, DataError
 from cookie.sources.readers import (
     check_unique_ids,
@@ -22,7 +23,6 @@ from cookie.sources.readers import (
 )
 
 log = logging.getLogger(__name__)
-REGION_INDEX = "region_id"
 
 
 def regions_from_file(cfg: RegionsConfig) -> gpd.GeoDataFrame:

@@ -1,4 +1,13 @@
-"""scikit-learn style estimator: `CookieEmbedder(...).fit(dataset).transform(dataset)`."""
+"""The estimator: `CookieEmbedder(...).fit(X).transform(X)`, scikit-learn's contract.
+
+Hyper-parameters are explicit keyword arguments stored unchanged (`get_params`, `set_params`,
+`sklearn.base.clone` work); learned state ends in ``_``. ``X`` is a featurized
+`RegionDataset` or a mapping view name -> region-indexed DataFrame / GeoDataFrame (SRAI's
+contract: the index is named ``region_id``). Run options (checkpoint folder, resume,
+progress) are keywords of `fit`, never hyper-parameters; a config file is one way to build an
+estimator (`CookieEmbedder.from_config`), and a dataset's config never changes the
+hyper-parameters of an estimator it is given.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ import logging
 import pickle
 import signal
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +25,30 @@ import numpy as np
 import pandas as pd
 import torch
 from pydantic import ValidationError
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from cookie.config import (
     AugmentConfig,
+    DatasetConfig,
     MethodConfig,
     check_method_name,
     format_validation_error,
     method_problem,
 )
+from cookie.constants import REGION_INDEX
 from cookie.dataset.dataset import RegionDataset
 from cookie.errors import ConfigError, CookieError, DataError, Interrupted, TrainingDiverged
+from cookie.features.view import ViewData, ViewSpec
 from cookie.io.atomic import atomic_file
-from cookie.methods.registry import build_objective
-from cookie.training.data import RegionTensors, ViewSpec
+from cookie.methods.registry import build_objective, get_method
+from cookie.methods.settings import MethodSettings
+from cookie.nn.augment import Augmentation
+from cookie.training.data import RegionTensors
+
+#: what `fit` and `transform` accept: a featurized dataset, or region-indexed frames per view
+Inputs = RegionDataset | Mapping[str, pd.DataFrame]
 
 log = logging.getLogger(__name__)
 MODEL_FILE, META_FILE = "model.pt", "model.json"
@@ -42,11 +62,69 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance.*treespec.*")
 
 
-def _check_views_have_data(dataset: RegionDataset) -> None:
+class NotFitted(CookieError, NotFittedError):
+    """`transform` or `save` before `fit` (or `load`)."""
+
+
+class _Inputs:
+    """The views, region ids and config (None for plain frames) of what `fit` was given."""
+
+    def __init__(self, X: Inputs) -> None:
+        if isinstance(X, RegionDataset):
+            self.views, self.region_ids = X.views, X.region_ids
+            self.config: DatasetConfig | None = X.config
+        elif isinstance(X, Mapping):
+            self.views, self.region_ids = views_from_frames(X)
+            self.config = None
+        else:
+            raise DataError(f"CookieEmbedder: X must be a RegionDataset or a mapping of view "
+                            f"name -> region-indexed DataFrame, got {type(X).__name__}")
+
+    @property
+    def source(self) -> str:
+        return str(self.config.source) if self.config and self.config.source else "CookieEmbedder"
+
+
+def views_from_frames(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, ViewData], pd.Index]:
+    """Views from plain frames, one per view, each indexed by region id (index name
+    ``region_id``; a GeoDataFrame's geometry column is left out). The regions are every id of
+    any frame (in order of first appearance); a region absent from a frame lacks that view
+    (mask false, zeros)."""
+    if not frames:
+        raise DataError("CookieEmbedder: no views given")
+    tables = {}
+    for name, frame in frames.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"view {name!r}: expected a DataFrame, got {type(frame).__name__}")
+        if frame.index.name != REGION_INDEX:
+            raise DataError(f"view {name!r}: the index must be named {REGION_INDEX!r} (the "
+                            f"region ids), got {frame.index.name!r}")
+        if frame.index.has_duplicates:
+            dup = frame.index[frame.index.duplicated()][0]
+            raise DataError(f"view {name!r}: region id {dup!r} appears more than once")
+        geometry = getattr(frame, "_geometry_column_name", None)
+        table = frame.drop(columns=[geometry]) if geometry in frame.columns else frame
+        bad = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+        if bad:
+            raise DataError(f"view {name!r}: column {bad[0]!r} is not numeric")
+        if table.shape[1] == 0:
+            raise DataError(f"view {name!r}: no feature columns")
+        tables[name] = table
+    ids = pd.Index(pd.unique(np.concatenate([t.index.to_numpy(dtype=object)
+                                             for t in tables.values()])), name=REGION_INDEX)
+    views = {}
+    for name, table in tables.items():
+        mask = ids.isin(table.index)
+        values = table.reindex(ids).fillna(0.0).to_numpy(dtype=np.float32)
+        views[name] = ViewData(name, "table", ids, values, mask, [str(c) for c in table.columns])
+    return views, ids
+
+
+def _check_views_have_data(data: _Inputs) -> None:
     """A view in which no region has data leaves nothing to learn (and no gradient)."""
-    for name, view in dataset.views.items():
+    for name, view in data.views.items():
         if not view.mask.any():
-            paths = [v.path for v in dataset.config.views if v.name == name]
+            paths = [v.path for v in data.config.views if v.name == name] if data.config else []
             where = f"{paths[0]}: " if paths else ""
             raise DataError(f"{where}view {name!r}: none of the {len(view.mask)} regions has "
                             "data in this view")
@@ -60,8 +138,9 @@ def _load_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def run_record(cfg: MethodConfig, dataset: RegionDataset, augments: dict,
-               encoders: dict) -> dict[str, Any]:
+def run_record(cfg: MethodConfig, views: Mapping[str, ViewData], region_ids: pd.Index,
+               augments: Mapping[str, AugmentConfig],
+               encoders: Mapping[str, str]) -> dict[str, Any]:
     """What a checkpoint is tied to: every method setting but the stage-2 epoch count (a
     resumed run may train longer), augmentations, encoders, and a hash of each view's
     features and of the region ids."""
@@ -71,8 +150,8 @@ def run_record(cfg: MethodConfig, dataset: RegionDataset, augments: dict,
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
 
-    data = {"regions": hashlib.sha256(str(list(dataset.region_ids)).encode()).hexdigest()[:16]}
-    for name, view in dataset.views.items():
+    data = {"regions": hashlib.sha256(str(list(region_ids)).encode()).hexdigest()[:16]}
+    for name, view in views.items():
         data[f"view {name!r}"] = digest(view.values, view.mask,
                                         *([view.aux] if view.aux is not None else []))
     return {"method": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "epochs"},
@@ -172,68 +251,146 @@ def _view_batch(views: dict, start: int, stop: int,
     return out
 
 
-class CookieEmbedder:
-    """Learn one embedding per region from several views.
+class CookieEmbedder(BaseEstimator):
+    """Learn one embedding per region from several views, with a registered method.
 
-    Parameters are those of `MethodConfig` (method name, sizes, epochs, alpha, seed, ...);
-    unset ones come from the dataset config's ``[method]`` section at `fit` time. ``augment``
-    (a dict of `AugmentConfig` fields) replaces those fields in every view's augmentation.
-    Learned state: ``objective_`` (the torch module), ``specs_``, ``view_names_``.
+    Parameters: the method's name (`cookie methods`) and every setting of
+    `cookie.config.MethodConfig` (same names, defaults and meaning); ``augmentations``, view
+    name -> `AugmentConfig` fields of that view's augmentation (a view not named gets the
+    defaults); ``encoders``, view name -> ``"auto"`` | ``"mlp"`` | ``"cnn"``. Build one from a
+    dataset config with `from_config`.
+
+    Learned state: ``objective_`` (the torch module of the method), ``config_`` (the validated
+    settings), ``specs_`` / ``view_names_`` (the views it was trained on), ``augments_``,
+    ``encoder_choice_``, ``final_terms_`` (the last epoch's loss terms), ``resumed_from_``.
     """
 
-    def __init__(self, **params: Any) -> None:
-        self.params = params
+    def __init__(self, name: str = "cookie", *, embedding_dim: int = 512,
+                 hidden_dim: int = 256, encoder_dim: int = 128, critic_dim: int = 64,
+                 critic: str = "separable", temperature: float = 0.1, alpha: float = 1.0,
+                 pretrain_epochs: int = 20, epochs: int = 100, batch_size: int = 0,
+                 lr: float = 1e-3, critic_lr: float = 1e-3, weight_decay: float = 1e-5,
+                 dropout: float = 0.0, proxy: str = "relational",
+                 relational_weight: float = 1.0, landmarks: int = 2048, seed: int = 0,
+                 accelerator: str = "cpu", devices: int | str = 1, strategy: str = "auto",
+                 augmentations: Mapping[str, Mapping[str, Any]] | None = None,
+                 encoders: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.encoder_dim = encoder_dim
+        self.critic_dim = critic_dim
+        self.critic = critic
+        self.temperature = temperature
+        self.alpha = alpha
+        self.pretrain_epochs = pretrain_epochs
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.critic_lr = critic_lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.proxy = proxy
+        self.relational_weight = relational_weight
+        self.landmarks = landmarks
+        self.seed = seed
+        self.accelerator = accelerator
+        self.devices = devices
+        self.strategy = strategy
+        self.augmentations = augmentations
+        self.encoders = encoders
+
+    @classmethod
+    def from_config(cls, config: DatasetConfig, augment: Mapping[str, Any] | None = None,
+                    **params: Any) -> CookieEmbedder:
+        """The estimator a dataset config describes: its ``[method]`` settings, each view's
+        ``augment`` and ``encoder``; ``params`` replace settings, ``augment`` (AugmentConfig
+        fields) replaces those fields in every view's augmentation."""
+        settings = config.method.model_dump() | params
+        settings.setdefault("augmentations", {
+            v.name: v.augment.model_dump() | dict(augment or {}) for v in config.views})
+        settings.setdefault("encoders", {v.name: v.encoder for v in config.views})
+        return cls(**settings)
 
     # ------------------------------------------------------------------ fitting
-    def _method_config(self, dataset: RegionDataset) -> MethodConfig:
-        """The config's method settings with this embedder's parameters, checked to run on
-        the dataset's views."""
-        base = dataset.config.method.model_dump()
-        params = {k: v for k, v in self.params.items() if k != "augment"}
+    def _method_config(self, data: _Inputs) -> MethodConfig:
+        """This estimator's method settings, validated and checked to run on the views."""
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in ("augmentations", "encoders")}
         check_method_name(params.get("name"), "CookieEmbedder(name=...)")
         try:
-            cfg = MethodConfig.model_validate(base | params)
+            cfg = MethodConfig.model_validate(params)
         except ValidationError as exc:
             raise ConfigError(format_validation_error("CookieEmbedder", exc)) from None
-        problem = method_problem(cfg, len(dataset.views))
+        problem = method_problem(cfg, len(data.views))
         if problem:
-            raise ConfigError(f"{dataset.config.source or 'CookieEmbedder'}: {problem}")
+            raise ConfigError(f"{data.source}: {problem}")
         return cfg
 
-    def fit(self, dataset: RegionDataset, checkpoint_dir: str | Path | None = None,
+    def _view_settings(self, names: list[str]) -> tuple[dict[str, AugmentConfig],
+                                                        dict[str, str]]:
+        augmentations, encoders = dict(self.augmentations or {}), dict(self.encoders or {})
+        try:
+            augments = {n: AugmentConfig.model_validate(dict(augmentations.get(n) or {}))
+                        for n in names}
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error("CookieEmbedder(augmentations=...)",
+                                                      exc)) from None
+        choice = {n: str(encoders.get(n, "auto")) for n in names}
+        bad = [n for n, c in choice.items() if c not in ("auto", "mlp", "cnn")]
+        if bad:
+            raise ConfigError(f"CookieEmbedder(encoders=...): view {bad[0]!r}: encoder "
+                              f"{choice[bad[0]]!r} is not one of auto, mlp, cnn")
+        return augments, choice
+
+    def _build(self) -> Any:
+        """The (untrained) module of the method, from the fitted settings."""
+        return build_objective(self.config_.name, self.specs_,
+                               MethodSettings.from_mapping(self.config_.model_dump()),
+                               {k: Augmentation(**v.model_dump())
+                                for k, v in self.augments_.items()},
+                               self.encoder_choice_)
+
+    def fit(self, X: Inputs, y: None = None, *, checkpoint_dir: str | Path | None = None,
             resume: bool = False, progress: bool = False) -> CookieEmbedder:
-        """Train on every region of the dataset; returns self."""
-        cfg = self._method_config(dataset)
-        _check_views_have_data(dataset)
+        """Train on every region of ``X``; returns self.
+
+        Run options: ``checkpoint_dir`` (write ``last.ckpt`` there after every epoch),
+        ``resume`` (continue from it), ``progress`` (a progress bar naming stage and epoch).
+        ``y`` is ignored (the methods never see labels).
+        """
+        data = _Inputs(X)
+        cfg = self._method_config(data)
+        _check_views_have_data(data)
         self.config_ = cfg
-        self.view_names_ = list(dataset.views)
-        self.specs_ = [ViewSpec.from_view(v) for v in dataset.views.values()]
-        override = self.params.get("augment") or {}
-        self.augments_ = {
-            v.name: AugmentConfig.model_validate(v.augment.model_dump() | override)
-            for v in dataset.config.views if v.name in dataset.views
-        }
-        self.encoder_choice_ = {v.name: v.encoder for v in dataset.config.views if v.name in
-                                dataset.views}
-        if cfg.name == "raw":
-            self._fit_raw(dataset)
+        self.view_names_ = list(data.views)
+        self.specs_ = [ViewSpec.from_view(v) for v in data.views.values()]
+        self.augments_, self.encoder_choice_ = self._view_settings(self.view_names_)
+        self.resumed_from_: str | None = None
+        self.global_rank_ = 0
+        self.final_terms_: dict[str, float] = {}
+        if not get_method(cfg.name).trained:  # `raw`: statistics are the whole fit
+            objective = self._build()
+            objective.fit_statistics(data.views)
+            self.objective_ = objective.eval()
             return self
         import lightning.pytorch as pl
 
-        from cookie.losses.distributed import per_process_batch, trainer_strategy
+        from cookie.training.distributed import per_process_batch, trainer_strategy
         from cookie.training.module import LastCheckpoint, ObjectiveModule
 
         _quiet_lightning()
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        objective = build_objective(cfg.name, self.specs_, cfg, self.augments_,
-                                    self.encoder_choice_)
-        tensors = RegionTensors(dataset.views)
+        objective = self._build()  # initial weights drawn from the seed
+        tensors = RegionTensors(data.views)
         for name, enc in objective.encoders.items():
             enc.fit_normalization(tensors.x[name], tensors.aux[name], tensors.mask[name])
         objective.set_targets(tensors.x, tensors.aux, tensors.mask)
-        module = ObjectiveModule(objective, cfg)
-        record = run_record(cfg, dataset, self.augments_, self.encoder_choice_)
-        callbacks = [] if checkpoint_dir is None else [LastCheckpoint(checkpoint_dir, record)]
+        module = ObjectiveModule(objective, objective.cfg)
+        record = run_record(cfg, data.views, data.region_ids, self.augments_,
+                            self.encoder_choice_)
+        callbacks: list[Any] = ([] if checkpoint_dir is None
+                                else [LastCheckpoint(checkpoint_dir, record)])
         if progress:
             from cookie.training.progress import StageProgressBar
 
@@ -254,7 +411,7 @@ class CookieEmbedder:
                 f"trainer settings accelerator={cfg.accelerator!r}, devices={cfg.devices!r}, "
                 f"strategy={cfg.strategy!r}: {msg}"
             ) from None
-        ckpt = (_resume_checkpoint(checkpoint_dir, module, record, trainer.max_epochs)
+        ckpt = (_resume_checkpoint(checkpoint_dir, module, record, int(trainer.max_epochs or 0))
                 if resume else None)
         self.resumed_from_ = ckpt
         # batch_size is the global batch: each of the world_size processes loads its share
@@ -272,78 +429,60 @@ class CookieEmbedder:
         self.final_terms_ = dict(module.last_terms)
         return self
 
-    def _fit_raw(self, dataset: RegionDataset) -> None:
-        frame = self._raw_frame(dataset)
-        self.raw_mean_ = frame.mean().to_numpy()
-        self.raw_std_ = frame.std().replace(0, 1).fillna(1).to_numpy()
-        self.raw_columns_ = list(frame.columns)
-
-    @staticmethod
-    def _raw_frame(dataset: RegionDataset) -> pd.DataFrame:
-        parts = [v.to_frame().add_prefix(f"{n}:") for n, v in dataset.views.items()]
-        return pd.concat(parts, axis=1)
-
     # ------------------------------------------------------------------ embedding
     def _check_fitted(self) -> None:
-        if not hasattr(self, "config_"):
-            raise CookieError("the embedder is not fitted; call fit() or load() first")
+        try:
+            check_is_fitted(self, "objective_")
+        except NotFittedError:
+            raise NotFitted("the embedder is not fitted; call fit() or load() first") from None
 
-    def _check_views(self, dataset: RegionDataset) -> None:
-        missing = [n for n in self.view_names_ if n not in dataset.views]
+    def _check_views(self, views: Mapping[str, ViewData]) -> None:
+        missing = [n for n in self.view_names_ if n not in views]
         if missing:
             raise DataError(f"dataset has no view {missing[0]!r} that the model was trained on")
         for spec in self.specs_:
-            got = dataset.views[spec.name].input_shape
+            got = views[spec.name].input_shape
             if tuple(got) != tuple(spec.input_shape):
                 raise DataError(f"view {spec.name!r}: features have shape {got}, the model "
                                 f"expects {spec.input_shape}")
 
-    def transform(self, dataset: RegionDataset, batch_size: int = 4096,
+    def transform(self, X: Inputs, batch_size: int = 4096,
                   drop_views: tuple[str, ...] = ()) -> pd.DataFrame:
         """Embeddings of every region: a DataFrame indexed by region id.
 
         ``drop_views`` embeds as if those views were missing for every region (their mask is
         false and their encoder input zero): the modality-dropout-at-inference experiment.
         """
-        return pd.concat(list(self.transform_batches(dataset, batch_size, drop_views)))
+        return pd.concat(list(self.transform_batches(X, batch_size, drop_views)))
 
-    def transform_batches(self, dataset: RegionDataset, batch_size: int = 4096,
+    def transform_batches(self, X: Inputs, batch_size: int = 4096,
                           drop_views: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
         """`transform`, ``batch_size`` regions at a time, in region order: the model runs on
         one batch of the (already featurized) views at a time, so memory beyond the features
         is one batch of inputs and embeddings."""
         self._check_fitted()
-        self._check_views(dataset)
+        data = _Inputs(X)
+        self._check_views(data.views)
         unknown = [v for v in drop_views if v not in self.view_names_]
         if unknown:
             raise DataError(f"cannot drop view {unknown[0]!r}: the model has views "
                             f"{', '.join(self.view_names_)}")
-        ids, n = dataset.region_ids, len(dataset.region_ids)
+        ids, n = data.region_ids, len(data.region_ids)
         size = batch_size if batch_size > 0 else max(n, 1)
-        values = None
-        if self.config_.name == "raw":
-            frame = self._raw_frame(dataset)[self.raw_columns_]
-            values = (frame.to_numpy() - self.raw_mean_) / self.raw_std_
-            for name in drop_views:
-                values[:, [c.startswith(f"{name}:") for c in self.raw_columns_]] = 0.0
-        else:
-            views = {name: dataset.views[name] for name in self.view_names_}
-            self.objective_.eval()
+        views = {name: data.views[name] for name in self.view_names_}
+        self.objective_.eval()
         for start in range(0, n, size):
             stop = min(start + size, n)
-            if values is not None:
-                chunk = values[start:stop]
-            else:
-                with torch.no_grad():
-                    batch = _view_batch(views, start, stop, drop_views)
-                    chunk = self.objective_.embed(batch).cpu().numpy()
+            with torch.no_grad():
+                batch = _view_batch(views, start, stop, drop_views)
+                chunk = self.objective_.embed(batch).cpu().numpy()
             chunk = chunk.astype(np.float32)
             _check_finite_embeddings(chunk, ids[start:stop], self.config_.name)
             cols = [f"e{i:03d}" for i in range(chunk.shape[1])]
             yield pd.DataFrame(chunk, index=ids[start:stop], columns=cols)
 
-    def fit_transform(self, dataset: RegionDataset, **kwargs: Any) -> pd.DataFrame:
-        return self.fit(dataset, **kwargs).transform(dataset)
+    def fit_transform(self, X: Inputs, y: None = None, **fit_params: Any) -> pd.DataFrame:
+        return self.fit(X, y, **fit_params).transform(X)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
@@ -358,11 +497,7 @@ class CookieEmbedder:
             "augments": {k: v.model_dump() for k, v in self.augments_.items()},
             "encoders": self.encoder_choice_,
         }
-        if self.config_.name == "raw":
-            state = {"mean": torch.tensor(self.raw_mean_), "std": torch.tensor(self.raw_std_)}
-            meta["raw_columns"] = self.raw_columns_
-        else:
-            state = self.objective_.state_dict()
+        state = self.objective_.state_dict()
         with atomic_file(directory / MODEL_FILE) as tmp:
             torch.save(state, tmp)
         with atomic_file(directory / META_FILE) as tmp:
@@ -401,22 +536,17 @@ class CookieEmbedder:
         if not isinstance(meta, dict) or not isinstance(state, dict):
             raise TypeError(f"{META_FILE} must hold an object and {MODEL_FILE} a state dict")
         cfg = MethodConfig.model_validate(meta["method"])
-        self = cls(**meta["method"], augment=None)
+        augments = {k: AugmentConfig.model_validate(v) for k, v in meta["augments"].items()}
+        self = cls(**cfg.model_dump(), augmentations={k: v.model_dump()
+                                                      for k, v in augments.items()},
+                   encoders=dict(meta["encoders"]))
         self.config_ = cfg
         self.specs_ = [ViewSpec.from_dict(d) for d in meta["views"]]
         self.view_names_ = [s.name for s in self.specs_]
-        self.augments_ = {k: AugmentConfig.model_validate(v) for k, v in meta["augments"].items()}
+        self.augments_ = augments
         self.encoder_choice_ = meta["encoders"]
-        if cfg.name == "raw":
-            self.raw_mean_, self.raw_std_ = state["mean"].numpy(), state["std"].numpy()
-            self.raw_columns_ = meta["raw_columns"]
-            if not len(self.raw_mean_) == len(self.raw_std_) == len(self.raw_columns_):
-                raise ValueError(f"{len(self.raw_columns_)} raw columns, "
-                                 f"{len(self.raw_mean_)} means, {len(self.raw_std_)} stds")
-        else:
-            objective = build_objective(cfg.name, self.specs_, cfg, self.augments_,
-                                        self.encoder_choice_)
-            _check_state(objective.state_dict(), state)
-            objective.load_state_dict(state)
-            self.objective_ = objective.eval()
+        objective = self._build()
+        _check_state(objective.state_dict(), state)
+        objective.load_state_dict(state)
+        self.objective_ = objective.eval()
         return self

@@ -10,13 +10,13 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from cookie.config import MethodConfig
 from cookie.errors import TrainingDiverged
 from cookie.methods.base import Batch, MultiViewObjective
+from cookie.methods.settings import MethodSettings
 from cookie.training.data import epoch_seed
 
 
-def make_optimizers(objective: MultiViewObjective, cfg: MethodConfig):
+def make_optimizers(objective: MultiViewObjective, cfg: MethodSettings):
     """AdamW for encoders, heads and InfoNCE critics; a second AdamW for the CLUB critics
     (None when the method has none)."""
     main = torch.optim.AdamW(objective.main_parameters(), lr=cfg.lr,
@@ -28,7 +28,7 @@ def make_optimizers(objective: MultiViewObjective, cfg: MethodConfig):
 
 
 class ObjectiveModule(pl.LightningModule):
-    def __init__(self, objective: MultiViewObjective, cfg: MethodConfig) -> None:
+    def __init__(self, objective: MultiViewObjective, cfg: MethodSettings) -> None:
         super().__init__()
         self.objective = objective
         self.cfg = cfg
