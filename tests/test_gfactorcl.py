@@ -282,7 +282,7 @@ def test_profile_methods_counts() -> None:
         assert r.params_total > 0 and r.flops_step > 0 and r.flops_critic > 0
         assert r.params_encoders > 0 and r.params_heads > 0 and r.params_critics > 0
         assert r.params_total == r.params_encoders + r.params_heads + r.params_critics
-        assert r.seconds_per_epoch > 0 and r.n == 32
+        assert r.n == 32
     by = {(r.method, r.views): r for r in rows}
     g, c = by[("gfactorcl", 3)], by[("cookie", 3)]
     assert g.params_total > c.params_total and g.flops_step > c.flops_step

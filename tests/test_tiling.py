@@ -24,9 +24,10 @@ from cookie.features import featurize
 from cookie.features.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
 from cookie.features.view import ViewData
 from cookie.sources.regions import load_regions
+from tests.conftest import SHARED, shared_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "helsinki"
+DATA = SHARED / "helsinki"
 CONFIG = ROOT / "benchmarks" / "helsinki" / "helsinki.toml"
 CRS = "EPSG:3067"
 
@@ -44,8 +45,7 @@ def assert_same(a: ViewData, b: ViewData) -> None:
 
 @pytest.fixture(scope="module")
 def helsinki():
-    if not (DATA / "cells.gpkg").exists():
-        pytest.skip(f"Helsinki data not found at {DATA} (../shared/data is absent)")
+    shared_dataset("helsinki")
     cfg = load_config(CONFIG)
     # a small vocabulary too, so that the 'other' column and the global ranking are exercised
     few = PolygonsView(name="landcover5", kind="polygons", path=DATA / "landcover.gpkg",

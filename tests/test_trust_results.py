@@ -421,8 +421,8 @@ def test_blown_up_fold_is_warned_and_marked_in_the_report(
 
 
 def test_huge_scores_are_rounded_and_r2_original_is_explained() -> None:
-    from cookie.evaluation.report import fmt as _fmt
     from cookie.evaluation.report import EvaluationReport
+    from cookie.evaluation.report import fmt as _fmt
 
     assert _fmt(-1.234567e200, float("nan")) == "-1.23e+200"
     assert _fmt(0.12345, 0.01) == "0.123 ± 0.010"

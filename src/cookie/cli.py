@@ -259,7 +259,6 @@ def evaluate(
     config: Path = typer.Argument(..., help="dataset config with labels and tasks"),
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="table keyed by region id"),
     out: Path | None = typer.Option(None, "--out", "-o", help="report directory"),
-    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     id_column: str | None = typer.Option(None, "--id-column", help="region id column of the "
                                          "table (default: region_id, else the config's)"),

@@ -29,20 +29,22 @@ TASK_TEXT = (
 )
 
 
-def demo_config(layers: dict[str, Path], base: Path, size_m: float) -> dict:
+def demo_config(layers: dict[str, Path], base: Path, size_m: float,
+                method: dict | None = None) -> dict:
     """Config dict with paths relative to `base` (the run directory); writes
-    ``base/labels.parquet`` (see `cookie.sources.osm.osm_task_config`)."""
+    ``base/labels.parquet`` (see `cookie.sources.osm.osm_task_config`). ``method`` replaces
+    settings of the default budget (the tests train a few epochs)."""
     area = str(Path(layers[TASK_LAYER]).relative_to(base))
     cfg = osm_task_config(layers, base, {"grid": {"size_m": size_m, "area": area}},
                           name="helsinki-osm-demo", crs="EPSG:3067")
-    cfg["method"] = {"seed": 0}
+    cfg["method"] = {"seed": 0, **(method or {})}
     cfg["evaluation"] = {"folds": 5, "repeats": 2, "spatial_folds": 5}
     return cfg
 
 
 def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
              say: Callable[[str], None] = print, progress: bool = True,
-             overwrite: bool = False):
+             overwrite: bool = False, method: dict | None = None):
     """Run the demo into `out` (a new folder, or an earlier output with ``overwrite``; written
     atomically); returns the evaluation summary."""
     import tomli_w
@@ -61,7 +63,7 @@ def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
         tmp = staging.path
         say(f"reading OSM extract {pbf}")
         layers = prepare_osm(pbf, tmp / "layers")
-        cfg_dict = demo_config(layers, tmp, size_m)
+        cfg_dict = demo_config(layers, tmp, size_m, method)
         (tmp / "config.toml").write_text(tomli_w.dumps(cfg_dict))
         cfg = config_from_dict(cfg_dict, tmp, tmp / "config.toml")
         ds = load_dataset(cfg, cache_dir=None)
