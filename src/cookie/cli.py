@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -230,8 +231,9 @@ def embed(
     model_dir = model / "model" if (model / "model").is_dir() else model
     cfg = load_config(config)
     inputs = [model_dir, cfg.source, *data_files(cfg)]
-    guard = (output_dir(out, overwrite, inputs, what="embed") if partitioned
-             else output_files([out], overwrite, inputs))
+    guard: contextlib.AbstractContextManager[Any] = (
+        output_dir(out, overwrite, inputs, what="embed") if partitioned
+        else output_files([out], overwrite, inputs))
     with guard as staged:
         embedder = CookieEmbedder.load(model_dir)
         console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking

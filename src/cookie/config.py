@@ -6,6 +6,7 @@ Paths inside a config are relative to the config file. Configs are parsed, never
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -326,8 +327,9 @@ class DatasetConfig(Strict):
             raise ValueError("duplicate task names")
         probes = self.evaluation.probes
         for task in self.tasks if probes is not None else ():
-            known = {"regression": REGRESSION_PROBES,
-                     "classification": CLASSIFICATION_PROBES}.get(task.type, probes)
+            assert probes is not None
+            known: Sequence[str] = {"regression": REGRESSION_PROBES,
+                                    "classification": CLASSIFICATION_PROBES}.get(task.type, probes)
             if not set(probes) & set(known):
                 raise ValueError(f"evaluation.probes {probes} has no probe for {task.type} "
                                  f"task {task.name!r} (use {' or '.join(known)})")

@@ -227,7 +227,7 @@ def dependence_lines(summary: pd.DataFrame, protocol: str = "robust") -> list[st
                 losses[cell] = base - sub[(cell, task)]
         if not losses:
             continue
-        worst = max(losses, key=losses.get)
+        worst = max(losses, key=lambda k: losses[k])
         lines.append(f"- {task}: largest loss when {worst} ({-losses[worst]:+.3f}); "
                      + ", ".join(f"{k}: {-v:+.3f}" for k, v in losses.items()))
     return lines

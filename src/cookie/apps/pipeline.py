@@ -147,6 +147,7 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
     summary = None
     tmp = staging.path
     embedder.save(tmp / "model")
+    assert cfg.source is not None  # a run's config is read from a file
     shutil.copyfile(cfg.source, tmp / f"config{Path(cfg.source).suffix}")
     write_json(cfg.model_dump(mode="json"), tmp / "config.resolved.json")
     write_embeddings(emb, tmp / "embeddings.parquet", ds.regions)

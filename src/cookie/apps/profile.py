@@ -30,11 +30,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from cookie.config import MethodConfig
 from cookie.features.view import ViewSpec
+from cookie.methods.settings import MethodSettings
 from cookie.training.module import make_optimizers
 
 PAPER_PARAM_REDUCTION, PAPER_FLOP_REDUCTION = 56.7, 63.0
@@ -124,7 +126,7 @@ def view_inputs(config: str | Path | None, n: int | None, cache_dir: Path | None
 
 
 # ---------------------------------------------------------------------------- measuring
-def parameter_split(objective: torch.nn.Module) -> dict[str, int]:
+def parameter_split(objective: Any) -> dict[str, int]:
     """Trainable parameters of the encoders, of every critic and of the heads (the rest)."""
     from cookie.nn.heads import CRITICS
 
@@ -216,13 +218,13 @@ def _build(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig,
 
     torch.manual_seed(cfg.seed)
     cfg = cfg.model_copy(update={"name": method})
-    objective = build_objective(method, specs, cfg)
+    objective = build_objective(method, specs, MethodSettings.from_mapping(cfg.model_dump()))
     for name, enc in objective.encoders.items():
         x, aux, mask = data[name]
         enc.fit_normalization(x, aux, mask)
     objective = objective.to(device).train()
     batch = {k: tuple(None if t is None else t.to(device) for t in v) for k, v in data.items()}
-    return objective, batch, make_optimizers(objective, cfg), cfg
+    return objective, batch, make_optimizers(objective, objective.cfg), cfg
 
 
 def _count_flops(objective, batch, optimizers) -> tuple[int, int, int]:
@@ -407,6 +409,7 @@ def profile_inputs(specs: list[ViewSpec], data: dict, cfg: MethodConfig, views,
                              if fit is not None and prev is not None else None)
                 if (max_memory_mb is not None and predicted is not None
                         and predicted > max_memory_mb):
+                    assert fit is not None and prev is not None
                     row = estimated_row(m, fit[0], fit[1], fit[2], prev, predicted)
                 else:
                     row = _profile_one(method, sub_specs, sub_data, ccfg, warmup, repeats,

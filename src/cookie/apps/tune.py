@@ -287,6 +287,7 @@ def _tune_task(task: str, task_type: str, ids: pd.Index, yv: np.ndarray, cache: 
 
     def matrix(setting: int) -> np.ndarray:
         emb = cache.embeddings[setting]
+        assert emb is not None  # a setting whose training diverged is never scored
         missing = ids.difference(emb.index)
         if len(missing):
             raise DataError(f"task {task!r}: region {missing[0]!r} has no embedding")

@@ -52,4 +52,4 @@ class FeatureCache:
             arrays["aux"] = view.aux
         with atomic_file(self._path(key, view.name)) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs: **kwds

@@ -41,7 +41,7 @@ def write_frozen(ds: RegionDataset, folder: Path) -> None:
                       "aux_names": view.aux_names}))}
         if view.aux is not None:
             arrays["aux"] = view.aux
-        np.savez_compressed(folder / f"view-{name}.npz", **arrays)
+        np.savez_compressed(folder / f"view-{name}.npz", **arrays)  # type: ignore[arg-type]
 
 
 def load_frozen(directory: str | Path) -> RegionDataset:

@@ -62,7 +62,7 @@ def intersection_nodes(segments: np.ndarray, tol: float = NODE_TOLERANCE_M) -> n
 
 def load_layer(cfg: LinesView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
-    return read_layer(cfg, regions, LINEAR, [cfg.class_column])
+    return read_layer(cfg, regions, LINEAR, [c for c in [cfg.class_column] if c])
 
 
 def layer_vocabulary(cfg: LinesView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:

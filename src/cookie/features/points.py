@@ -39,7 +39,7 @@ def as_points(geoms: np.ndarray, path: object) -> tuple[np.ndarray, np.ndarray]:
 
 def load_layer(cfg: PointsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
-    return read_layer(cfg, regions, None, [cfg.class_column])
+    return read_layer(cfg, regions, None, [c for c in [cfg.class_column] if c])
 
 
 def layer_vocabulary(cfg: PointsView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:

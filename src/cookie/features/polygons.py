@@ -39,7 +39,7 @@ def keep_dimension(geoms: np.ndarray, allowed: tuple[str, ...]) -> np.ndarray:
     odd = np.flatnonzero(~np.isin(types, ids))
     if not len(odd):
         return geoms
-    dim = _DIMENSION[allowed]
+    dim = _DIMENSION[allowed]  # type: ignore[index]  # POLYGONAL or LINEAR
     parts, idx = shapely.get_parts(geoms[odd], return_index=True)
     parts, sub = shapely.get_parts(parts, return_index=True)
     idx = idx[sub]
@@ -227,7 +227,7 @@ def log_empty(name: str, mask: np.ndarray) -> None:
 # ---------------------------------------------------------------- the featurizer
 def load_layer(cfg: PolygonsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
-    return read_layer(cfg, regions, POLYGONAL, [cfg.class_column])
+    return read_layer(cfg, regions, POLYGONAL, [c for c in [cfg.class_column] if c])
 
 
 def layer_vocabulary(cfg: PolygonsView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:

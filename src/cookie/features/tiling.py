@@ -75,6 +75,7 @@ def tile_keys(regions: gpd.GeoDataFrame, size_m: float | None = None,
         xy = shapely.get_coordinates(points)
         corner = np.floor(xy / size_m) * size_m
         return np.array([f"E{x:.0f}_N{y:.0f}" for x, y in corner], dtype=object)
+    assert h3_resolution is not None
     if not 0 <= int(h3_resolution) <= 15:
         raise ConfigError(f"H3 resolution must be 0..15, got {h3_resolution}")
     import h3

@@ -56,12 +56,12 @@ def _gather(x: torch.Tensor, counts: list[int]) -> torch.Tensor:
 
 class _GatherRows(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, counts: list[int]) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
         ctx.counts, ctx.rank = counts, dist.get_rank()
         return _gather(x, counts)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         total = grad.contiguous().clone()
         dist.all_reduce(total, op=dist.ReduceOp.SUM)  # every rank's dL_r / d(global batch)
         start = sum(ctx.counts[: ctx.rank])

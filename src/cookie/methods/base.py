@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -124,9 +124,9 @@ class MultiViewObjective(nn.Module):
         if not self.relational:
             return
         with torch.no_grad():
-            inputs = {}
+            inputs: dict[str, torch.Tensor | None] = {}
             for n in self.names:
-                enc = self.encoders[n]
+                enc = cast(ViewEncoder, self.encoders[n])
                 xn = enc.x_norm(x[n]) if x[n].ndim == 2 else x[n]  # images: their aux stats
                 an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
                 inputs[n] = relational_inputs(xn, an)
@@ -136,7 +136,8 @@ class MultiViewObjective(nn.Module):
                 valid = mask[views[0]].clone()
                 for v in views[1:]:
                     valid &= mask[v]
-                self.targets[key] = block_target([inputs[v] for v in views], valid, k,
+                blocks = [cast(torch.Tensor, inputs[v]) for v in views]
+                self.targets[key] = block_target(blocks, valid, k,
                                                  self.cfg.landmarks, self.cfg.seed)
 
     def target_rows(self, key: str, batch: Batch) -> torch.Tensor | None:
@@ -144,8 +145,8 @@ class MultiViewObjective(nn.Module):
         target = self.targets.get(key)
         if target is None or INDEX_KEY not in batch:
             return None
-        index = batch[INDEX_KEY]
-        return target.to(index.device)[index]  # type: ignore[index]
+        index = cast(torch.Tensor, batch[INDEX_KEY])
+        return target.to(index.device)[index]
 
     def relational_term(self, out: torch.Tensor, key: str, batch: Batch,
                         valid: torch.Tensor) -> torch.Tensor | None:
@@ -200,7 +201,7 @@ class MultiViewObjective(nn.Module):
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
         """Stage 1: the intra terms alone; stage 2: alpha * intra + every other term."""
-        intra = sum(v for k, v in terms.items() if k.startswith("intra/"))
+        intra = cast(torch.Tensor, sum(v for k, v in terms.items() if k.startswith("intra/")))
         if stage == 1:
             return intra
         rest = sum(v for k, v in terms.items() if not k.startswith("intra/"))
@@ -240,4 +241,4 @@ class IntraOnly(MultiViewObjective):
     """Baseline: stage 1 alone; embedding = concatenated encoder outputs."""
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
-        return sum(terms.values())
+        return cast(torch.Tensor, sum(terms.values()))

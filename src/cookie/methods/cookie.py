@@ -35,7 +35,7 @@ from cookie.methods.base import (
     pair_key,
 )
 from cookie.methods.settings import MethodSettings
-from cookie.nn.heads import block_sizes, head, make_critic
+from cookie.nn.heads import block_sizes, group, head, make_critic, out_dim
 
 
 class CookieObjective(MultiViewObjective):
@@ -63,8 +63,7 @@ class CookieObjective(MultiViewObjective):
                 self.unique_heads[n] = head(d, k)
                 self.unique_nce[n] = critic(k, k)
             for a, b in self.pairs:
-                ka = self.unique_heads[a][-1].out_features
-                kb = self.unique_heads[b][-1].out_features
+                ka, kb = out_dim(self.unique_heads[a]), out_dim(self.unique_heads[b])
                 self.unique_club[pair_key(a, b)] = critic(ka, kb)
                 self.unique_cond[pair_key(a, b)] = critic(2 * ka, 2 * kb)
         self.shared_heads, self.shared_nce, self.shared_club = (
@@ -79,10 +78,11 @@ class CookieObjective(MultiViewObjective):
 
     # ------------------------------------------------------------------ representations
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
-        blocks = {f"unique/{n}": ((n,), h[-1].out_features) for n, h in self.unique_heads.items()}
+        blocks: dict[str, tuple[tuple[str, ...], int]] = {
+            f"unique/{n}": ((n,), out_dim(h)) for n, h in self.unique_heads.items()}
         for a, b in self.pairs if self.use_shared else []:
             key = pair_key(a, b)
-            blocks[f"shared/{key}"] = ((a, b), self.shared_heads[key]["a"][-1].out_features)
+            blocks[f"shared/{key}"] = ((a, b), out_dim(group(self.shared_heads, key)["a"]))
         return blocks
 
     def proxy(self, key: str, batch: Batch, augmented: torch.Tensor) -> torch.Tensor:
@@ -95,7 +95,7 @@ class CookieObjective(MultiViewObjective):
         u = {n: h(e[n]) for n, h in self.unique_heads.items()}
         s = {}
         for a, b in self.pairs if self.use_shared else []:
-            hs = self.shared_heads[pair_key(a, b)]
+            hs = group(self.shared_heads, pair_key(a, b))
             s[pair_key(a, b)] = (hs["a"](e[a]), hs["b"](e[b]))
         return {"u": u, "s": s}
 

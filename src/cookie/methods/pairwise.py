@@ -11,11 +11,13 @@ default) every head also predicts its view's relational target: + sum_i REL(h_i,
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from cookie.methods.base import Batch, MultiViewObjective, TermCache, nce_term, pair_key
-from cookie.nn.heads import block_sizes, head, make_critic
+from cookie.nn.heads import block_sizes, head, make_critic, out_dim
 
 
 class SharedPairwiseObjective(MultiViewObjective):
@@ -31,8 +33,8 @@ class SharedPairwiseObjective(MultiViewObjective):
         self.view_heads = nn.ModuleDict(
             {n: head(d, k) for n, k in zip(self.names, sizes, strict=True)})
         self.pair_critics = nn.ModuleDict({
-            pair_key(a, b): make_critic(cfg, self.view_heads[a][-1].out_features,
-                                        self.view_heads[b][-1].out_features)
+            pair_key(a, b): make_critic(cfg, out_dim(self.view_heads[a]),
+                                        out_dim(self.view_heads[b]))
             for a, b in self.pairs
         })
 
@@ -54,10 +56,10 @@ class SharedPairwiseObjective(MultiViewObjective):
         return terms, TermCache(e, masks, h=h)
 
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
-        return {f"view/{n}": ((n,), h[-1].out_features) for n, h in self.view_heads.items()}
+        return {f"view/{n}": ((n,), out_dim(h)) for n, h in self.view_heads.items()}
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
-        return sum(terms.values())
+        return cast(torch.Tensor, sum(terms.values()))
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The view heads of clean inputs; zeros for a view a region is missing from."""

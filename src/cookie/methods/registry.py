@@ -43,7 +43,7 @@ class Method:
         if callable(self.build):
             return self.build
         module, attribute = self.build.split(":")
-        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attribute)
 
     def needs_blocks(self, n_views: int) -> int:
         return self.blocks(n_views) if self.blocks is not None else 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,16 @@ class CriticSettings(Protocol):
     def critic_dim(self) -> int: ...
     @property
     def temperature(self) -> float: ...
+
+
+def out_dim(head: nn.Module) -> int:
+    """The output size of a projection head (its last layer's ``out_features``)."""
+    return int(cast(nn.Linear, cast(nn.Sequential, head)[-1]).out_features)
+
+
+def group(modules: nn.ModuleDict, key: str) -> nn.ModuleDict:
+    """The inner `ModuleDict` of a nested one (a factor's or a pair's modules)."""
+    return cast(nn.ModuleDict, modules[key])
 
 
 class SeparableCritic(nn.Module):

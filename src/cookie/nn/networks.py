@@ -20,6 +20,9 @@ def mlp(in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0) -> nn.Sequ
 class Standardize(nn.Module):
     """Fixed per-feature standardization fitted on the training data (stored as buffers)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mean", mean.clone().float())
@@ -66,5 +69,6 @@ class CNNEncoder(nn.Module):
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)
         if self.aux_dim:
+            assert aux is not None, "this encoder needs the per-region statistics"
             h = torch.cat([h, aux], dim=1)
         return self.head(h)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def parse(expression: str) -> ast.Expression:
             not isinstance(node.value, (int, float)) or isinstance(node.value, bool)
         ):
             raise ConfigError(f"expression {expression!r}: only numeric constants allowed")
-        if isinstance(node, ast.Constant) and not abs(node.value) <= MAX_LITERAL:
+        if isinstance(node, ast.Constant) and not abs(node.value) <= MAX_LITERAL:  # type: ignore[arg-type]
             text = ast.unparse(node)
             raise ConfigError(f"expression {expression[:60]!r}: the number "
                               f"{text if len(text) < 20 else text[:12] + '...'} is beyond "
@@ -62,7 +63,8 @@ def parse(expression: str) -> ast.Expression:
 
 def names_in(expression: str) -> set[str]:
     tree = parse(expression)
-    funcs = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    funcs = {n.func.id for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - funcs
 
 
@@ -74,7 +76,7 @@ def evaluate(expression: str, columns: Mapping[str, object], source: str = "labe
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant):
-            return np.float64(node.value)
+            return np.float64(node.value)  # type: ignore[arg-type]  # numeric (checked)
         if isinstance(node, ast.Name):
             if node.id not in columns:
                 raise ConfigError(f"{source}: column {node.id!r} not found (in {expression!r})")
@@ -89,7 +91,7 @@ def evaluate(expression: str, columns: Mapping[str, object], source: str = "labe
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](walk(node.operand))
         if isinstance(node, ast.Call):
-            return _FUNCS[node.func.id](walk(node.args[0]))
+            return _FUNCS[cast(ast.Name, node.func).id](walk(node.args[0]))
         raise ConfigError(f"expression {expression!r}: unsupported syntax")  # pragma: no cover
 
     with np.errstate(all="ignore"):  # x / 0 is inf and dropped as unlabeled later
@@ -105,6 +107,7 @@ def _overflowed(out: object, left: object, right: object) -> bool:
 def _as_float(values: object, name: str, source: str) -> object:
     """A column as float64 (a Series stays a Series); text is a ConfigError."""
     try:
-        return values.astype(np.float64) if hasattr(values, "astype") else np.float64(values)
+        return (values.astype(np.float64) if hasattr(values, "astype")
+                else np.float64(values))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: column {name!r} is not numeric") from None

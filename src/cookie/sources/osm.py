@@ -247,7 +247,7 @@ def osm_task_config(layers: dict[str, Path], base: Path, regions: dict[str, Any]
     from cookie.sources.regions import load_regions
 
     base = Path(base)
-    rel = {k: Path(v).relative_to(base) for k, v in layers.items()}
+    rel: dict[str, str | Path] = {k: Path(v).relative_to(base) for k, v in layers.items()}
     cfg = osm_config_dict(rel, regions, name=name, crs=crs)
     cfg["views"] = [v for v in cfg["views"] if v["name"] != TASK_LAYER]
     cfg["labels"] = {"path": LABELS, "id_column": REGION_INDEX}

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def regions_from_file(cfg: RegionsConfig) -> gpd.GeoDataFrame:
+    assert cfg.path is not None and cfg.id_column is not None  # the config checks both
     gdf = read_vector(cfg.path, cfg.layer, cfg.crs, id_column=cfg.id_column)
     require_columns(gdf, [cfg.id_column], cfg.path)
     if gdf[cfg.id_column].isna().any():

@@ -11,6 +11,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from cookie.features.view import ViewData
 
 
+def _rows(x: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    return None if x is None else x[idx]
+
+
 class RegionTensors(Dataset):
     """All views as tensors; items are region positions, batches gather every view."""
 
@@ -34,7 +38,7 @@ class RegionTensors(Dataset):
     def gather(self, idx: list[int] | torch.Tensor) -> dict[str, tuple]:
         idx = torch.as_tensor(idx, dtype=torch.long)
         batch: dict = {
-            k: (self.x[k][idx], None if self.aux[k] is None else self.aux[k][idx],
+            k: (self.x[k][idx], _rows(self.aux[k], idx),
                 self.mask[k][idx])
             for k in self.names
         }

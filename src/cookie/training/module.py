@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
@@ -73,7 +73,7 @@ class ObjectiveModule(pl.LightningModule):
         if critic_opt is not None and stage == 2:
             critic_terms = self.objective.critic_terms(cache)
             if critic_terms:
-                critic_loss = sum(critic_terms.values())
+                critic_loss = cast(torch.Tensor, sum(critic_terms.values()))
                 self.check_finite(critic_loss, critic_terms, "critic ")
                 critic_opt.zero_grad()
                 self.manual_backward(critic_loss)

@@ -24,7 +24,7 @@ class StageProgressBar(RichProgressBar):
     def _get_train_description(self, current_epoch: int) -> str:
         trainer = self.trainer
         pretrain = int(getattr(trainer.lightning_module, "pretrain_epochs", 0))
-        return stage_description(current_epoch, pretrain, int(trainer.max_epochs))
+        return stage_description(current_epoch, pretrain, int(trainer.max_epochs or 0))
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
