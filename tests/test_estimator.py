@@ -132,3 +132,11 @@ def test_a_registered_method_is_accepted_by_a_config(tmp_path) -> None:
         assert "my_method" in registry.method_names()
     finally:
         registry.unregister("my_method")
+
+
+def test_the_public_api() -> None:
+    import cookie
+
+    assert "CookieEmbedder" in cookie.__all__
+    assert all(getattr(cookie, name) is not None for name in cookie.__all__)
+    assert cookie.CookieEmbedder is CookieEmbedder and cookie.REGION_INDEX == "region_id"

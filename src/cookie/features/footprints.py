@@ -120,6 +120,11 @@ def featurize_footprints(cfg: FootprintsView, regions: gpd.GeoDataFrame) -> View
     return featurize_layer(cfg, regions, load_layer(cfg, regions))
 
 
+def layer_vocabulary(cfg: FootprintsView, gdf: gpd.GeoDataFrame) -> None:
+    """Footprints have no class vocabulary (the `TiledFeaturizer` protocol asks for one)."""
+    return None
+
+
 def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,
                     vocabulary: None = None) -> ViewData:
     """`featurize_footprints` on an in-memory layer (from `load_layer`, or a part of it that

@@ -25,7 +25,6 @@ views are featurized once (a raster is already read window by window, one region
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import time
 import warnings
@@ -38,21 +37,11 @@ import pandas as pd
 import shapely
 
 from cookie.errors import ConfigError
-from cookie.features import featurize
+from cookie.features import featurize, get_kind
 from cookie.features.view import ViewData
 
 log = logging.getLogger(__name__)
 
-#: view kind -> module with load_layer / layer_vocabulary / featurize_layer
-TILED_KINDS = {
-    "points": "cookie.features.points",
-    "polygons": "cookie.features.polygons",
-    "lines": "cookie.features.lines",
-    "footprints": "cookie.features.footprints",
-}
-#: kinds that assign a feature to the first region containing it (POIs, road intersections):
-#: their tiles also compute guard regions; the others are per region and need none
-GUARDED_KINDS = {"points", "lines"}
 #: how far (m) beyond its regions' bounding box a tile's feature window reaches
 WINDOW_MARGIN_M = 1.0
 #: seconds `cookie featurize --scheduler tcp://...` waits for the cluster to answer
@@ -123,8 +112,7 @@ def featurize_tile(kind: str, cfg, regions: gpd.GeoDataFrame, own: np.ndarray,
                    layer: gpd.GeoDataFrame, vocabulary) -> ViewData:
     """Features of the regions flagged ``own`` (a boolean array over ``regions``), computed over
     ``regions`` (own + guard) from the feature window ``layer`` with a fixed ``vocabulary``."""
-    module = importlib.import_module(TILED_KINDS[kind])
-    view = module.featurize_layer(cfg, regions, layer, vocabulary)
+    view = get_kind(kind).tiled_featurizer().featurize_layer(cfg, regions, layer, vocabulary)
     return view.subset(regions.index[own])
 
 
@@ -227,12 +215,13 @@ def featurize_tiled(view_cfg, regions: gpd.GeoDataFrame, keys: np.ndarray,
                     run: Runner) -> ViewData:
     """One view over all regions, tile by tile (vector kinds) or at once (other kinds);
     equal to `cookie.features.featurize` (see module doc)."""
-    if view_cfg.kind not in TILED_KINDS:
+    kind = get_kind(view_cfg.kind)
+    if not kind.tiled:
         return featurize(view_cfg, regions)
-    module = importlib.import_module(TILED_KINDS[view_cfg.kind])
+    module = kind.tiled_featurizer()
     layer = module.load_layer(view_cfg, regions)
-    vocab = getattr(module, "layer_vocabulary", lambda cfg, gdf: None)(view_cfg, layer)
-    plans = plan_tiles(regions, keys, layer, guard=view_cfg.kind in GUARDED_KINDS)
+    vocab = module.layer_vocabulary(view_cfg, layer)
+    plans = plan_tiles(regions, keys, layer, guard=kind.guarded)
     calls = []
     for plan in plans:
         sub = regions.iloc[plan.computed]
