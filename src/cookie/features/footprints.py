@@ -15,7 +15,8 @@ import shapely
 
 from cookie.config import FootprintsView
 from cookie.features.clip import region_halfplanes
-from cookie.features.polygons import (
+from cookie.features.rasterize import Frames, PolygonEdges, polygon_edges, sample_counts
+from cookie.features.vector import (
     POLYGONAL,
     clipped_pairs,
     log_empty,
@@ -24,7 +25,6 @@ from cookie.features.polygons import (
     safe_div,
     union_area_by_group,
 )
-from cookie.features.rasterize import Frames, PolygonEdges, polygon_edges, sample_counts
 from cookie.features.view import ViewData
 
 STAT_NAMES = [

@@ -19,7 +19,7 @@ import shapely
 
 from cookie.config import LinesView
 from cookie.features.clip import clipped_lengths, region_pairs
-from cookie.features.polygons import (
+from cookie.features.vector import (
     LINEAR,
     ClassVocabulary,
     assign_first,

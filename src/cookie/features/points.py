@@ -9,7 +9,7 @@ import numpy as np
 import shapely
 
 from cookie.config import PointsView
-from cookie.features.polygons import (
+from cookie.features.vector import (
     ClassVocabulary,
     assign_first,
     class_vocabulary,

@@ -37,7 +37,8 @@ class Standardize(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """Vector view encoder: standardize, then a two-layer MLP."""
+    """Vector view encoder: a two-layer MLP on the (already standardized, see
+    `cookie.nn.view_encoder.ViewEncoder`) features."""
 
     def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
