@@ -363,26 +363,17 @@ def experiment(
                                    "in --out"),
 ) -> None:
     """Run one of the paper's experiments (resumable), write Markdown + PNG."""
-    from cookie.apps.experiments import EXPERIMENTS, experiment_stem, write_experiment
-    from cookie.config import load_config, with_method
-    from cookie.dataset.dataset import load_dataset
-    from cookie.io.atomic import output_files
-    from cookie.io.outputs import data_files
+    from rich.progress import Progress
+
+    from cookie.apps.experiments import EXPERIMENTS, experiment_run
 
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
     check_option("--seeds", seeds, 1)
-    cfg = with_method(load_config(config))
-    stem = experiment_stem(cfg.name, name)
-    with output_files([out / f"{stem}.md", out / f"{stem}.png"], overwrite,
-                      [cfg.source, *data_files(cfg)]) as (md, png):
-        ds = load_dataset(cfg, cache_dir=cache_dir)
-        from rich.progress import Progress
-
-        with Progress(console=console, transient=True) as bar:
-            job = bar.add_task(f"{name} on {ds.config.name}", total=None)
-            text = write_experiment(name, ds, seeds, out / stem, md, png,
-                                    progress=lambda msg: bar.update(job, description=msg))
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"{name} on {config}", total=None)
+        text = experiment_run(name, config, seeds, out, cache_dir, overwrite,
+                              progress=lambda msg: bar.update(job, description=msg))
     console.print(text, highlight=False)
 
 
@@ -542,34 +533,14 @@ def featurize(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Featurize every view tile by tile in parallel (dask); write partitioned GeoParquet."""
-    import time
-
-    from cookie.config import load_config
-    from cookie.dataset.partitioned import write_partitioned_views
-    from cookie.features.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
-    from cookie.io.atomic import output_dir
-    from cookie.io.outputs import data_files
-    from cookie.sources.regions import load_regions
+    from cookie.apps.featurize import featurize_run
 
     check_option("--tiles", tiles, 0, above=True)
     check_option("--h3", h3_resolution, 0, 15)
     check_option("--workers", workers, 1)
-    cfg = load_config(config)
-    with output_dir(out, overwrite, [cfg.source, *data_files(cfg)], what="featurize") as staging:
-        regions = load_regions(cfg)
-        size = None if h3_resolution is not None else tiles
-        keys = tile_keys(regions, size_m=size, h3_resolution=h3_resolution)
-        console.print(f"{len(regions)} regions in {tile_count(keys)} tiles, {workers} worker(s)")
-        start = time.perf_counter()
-        views, seconds = featurize_all_tiled(cfg, regions, keys, scheduler, workers,
-                                             say=console.print)
-        info = {"config": str(cfg.source), "tiling": describe_tiling(size, h3_resolution),
-                "workers": workers,
-                "scheduler": scheduler or ("local-cluster" if workers > 1 else "sync"),
-                "seconds": round(time.perf_counter() - start, 3)}
-        write_partitioned_views(views, regions, keys, staging.path, info,
-                                {n: {"seconds": round(s, 3)} for n, s in seconds.items()})
-    console.print(f"[green]wrote[/green] {out} ({len(views)} views)")
+    n_views = featurize_run(config, out, tiles, h3_resolution, workers, scheduler, overwrite,
+                            say=console.print)
+    console.print(f"[green]wrote[/green] {out} ({n_views} views)")
 
 
 def entry() -> None:  # pragma: no cover

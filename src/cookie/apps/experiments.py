@@ -231,3 +231,24 @@ def dependence_lines(summary: pd.DataFrame, protocol: str = "robust") -> list[st
         lines.append(f"- {task}: largest loss when {worst} ({-losses[worst]:+.3f}); "
                      + ", ".join(f"{k}: {-v:+.3f}" for k, v in losses.items()))
     return lines
+
+
+def experiment_run(name: str, config: Path | str, seeds: int, out: Path, cache_dir: Path | None,
+                   overwrite: bool = False,
+                   progress: Callable[[str], None] = print) -> str:
+    """`cookie experiment`: run (or resume) experiment ``name`` on a config's dataset and write
+    ``out/<dataset>_<name>.md`` / ``.png`` (checked before any work); returns the Markdown."""
+    from cookie.config import load_config, with_method
+    from cookie.dataset.dataset import load_dataset
+    from cookie.io.atomic import output_files
+    from cookie.io.outputs import data_files
+
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
+    cfg = with_method(load_config(config))
+    stem = experiment_stem(cfg.name, name)
+    with output_files([out / f"{stem}.md", out / f"{stem}.png"], overwrite,
+                      [cfg.source, *data_files(cfg)]) as (md, png):
+        ds = load_dataset(cfg, cache_dir=cache_dir)
+        progress(f"{name} on {ds.config.name}")
+        return write_experiment(name, ds, seeds, out / stem, md, png, progress=progress)
