@@ -33,10 +33,10 @@ def _untyped_flags(params: list) -> list:
 class CookieGroup(TyperGroup):
     """The command group: its own options and every command's go through `_untyped_flags`."""
 
-    def get_params(self, ctx):
+    def get_params(self, ctx: Any) -> Any:
         return _untyped_flags(super().get_params(ctx))
 
-    def get_command(self, ctx, name: str):
+    def get_command(self, ctx: Any, name: str) -> Any:
         command = super().get_command(ctx, name)
         if command is not None:
             _untyped_flags(command.get_params(ctx))
@@ -81,7 +81,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
                                                                     show_path=False)])
 
 
-def _raise_interrupted(signum: int, frame) -> None:
+def _raise_interrupted(signum: int, frame: Any) -> None:
     # the first signal stops the run; further ones would cut its clean-up short
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
@@ -105,13 +105,13 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_safely(func):
+def run_safely(func: Any) -> Any:
     """Turn user errors into one red line and exit code 2 (tracebacks only with --debug), and
     a signal into one line and exit code 128 + signum."""
     import functools
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             with signals_interrupt():
                 return func(*args, **kwargs)
@@ -145,7 +145,7 @@ def check_option(name: str, value: float | None, low: float | None = None,
         raise ConfigError(f"{name} {value:g}: must be {want}")
 
 
-def print_summary(frame, title: str) -> None:
+def print_summary(frame: Any, title: str) -> None:
     """Print a long summary frame (task, protocol, probe, metric, score) as a rich table."""
     if frame is None or len(frame) == 0:
         return

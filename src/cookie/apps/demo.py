@@ -12,12 +12,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cookie.config import config_from_dict
 from cookie.dataset.dataset import load_dataset
 from cookie.io.atomic import output_dir
 from cookie.io.outputs import write_embeddings, write_json
 from cookie.sources.osm import TASK_LAYER, osm_task_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ def demo_config(layers: dict[str, Path], base: Path, size_m: float,
 
 def run_demo(out: Path, pbf: Path | None = None, size_m: float = 100.0,
              say: Callable[[str], None] = print, progress: bool = True,
-             overwrite: bool = False, method: dict | None = None):
+             overwrite: bool = False, method: dict | None = None) -> pd.DataFrame:
     """Run the demo into `out` (a new folder, or an earlier output with ``overwrite``; written
     atomically); returns the evaluation summary."""
     import tomli_w

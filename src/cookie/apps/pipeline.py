@@ -56,7 +56,7 @@ def check_tasks(ds: RegionDataset) -> None:
         task_target(task, ds.labels)
 
 
-def summary_frame(report) -> pd.DataFrame:
+def summary_frame(report: Any) -> pd.DataFrame:
     """Main metric per task, protocol and probe: a long, narrow frame for terminals."""
     from cookie.evaluation.report import MAIN_METRIC, fmt
 

@@ -130,7 +130,7 @@ def parameter_split(objective: Any) -> dict[str, int]:
     """Trainable parameters of the encoders, of every critic and of the heads (the rest)."""
     from cookie.nn.heads import CRITICS
 
-    def count(params) -> int:
+    def count(params: Any) -> int:
         return sum(p.numel() for p in params if p.requires_grad)
 
     total = count(objective.parameters())
@@ -148,7 +148,7 @@ def parameter_split(objective: Any) -> dict[str, int]:
             "params_heads": total - encoders - critics, "params_total": total}
 
 
-def main_step(objective, batch, optimizer) -> tuple[dict, dict]:
+def main_step(objective: Any, batch: Any, optimizer: Any) -> tuple[dict, Any]:
     """Encoder side of a stage-2 step: forward, backward, AdamW step; terms and cache."""
     terms, cache = objective.terms(batch, 2)
     loss = objective.total(terms, 2)
@@ -158,7 +158,7 @@ def main_step(objective, batch, optimizer) -> tuple[dict, dict]:
     return terms, cache
 
 
-def critic_step(objective, cache, optimizer) -> None:
+def critic_step(objective: Any, cache: Any, optimizer: Any) -> None:
     """The separate CLUB critic step on detached representations."""
     if optimizer is None:
         return
@@ -170,7 +170,7 @@ def critic_step(objective, cache, optimizer) -> None:
         optimizer.step()
 
 
-def training_step(objective, batch, optimizers) -> int:
+def training_step(objective: Any, batch: Any, optimizers: Any) -> int:
     """One full stage-2 training step, as `ObjectiveModule.training_step` does it; the
     number of encoder-side loss terms."""
     terms, cache = main_step(objective, batch, optimizers[0])
@@ -227,7 +227,7 @@ def _build(method: str, specs: list[ViewSpec], data: dict, cfg: MethodConfig,
     return objective, batch, make_optimizers(objective, objective.cfg), cfg
 
 
-def _count_flops(objective, batch, optimizers) -> tuple[int, int, int]:
+def _count_flops(objective: Any, batch: Any, optimizers: Any) -> tuple[int, int, int]:
     """FLOPs of one stage-2 step (encoder side, critic step) and its number of loss terms."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -240,7 +240,7 @@ def _count_flops(objective, batch, optimizers) -> tuple[int, int, int]:
     return int(flops_main), int(counter.get_total_flops()), n_terms
 
 
-def _row_counts(method: str, objective) -> dict:
+def _row_counts(method: str, objective: Any) -> dict:
     m = len(objective.names)
     return {"factors": 2 ** m - 1 if method == "gfactorcl" else m + m * (m - 1) // 2,
             "critics": objective.term_count()["critics"],
@@ -371,7 +371,7 @@ def estimated_row(views: int, counts: dict, flops_main: int, flops_critic: int,
                          "peak_memory_mb": round(memory_mb, 1)})
 
 
-def profile_inputs(specs: list[ViewSpec], data: dict, cfg: MethodConfig, views,
+def profile_inputs(specs: list[ViewSpec], data: dict, cfg: MethodConfig, views: Any,
                    methods: tuple[str, ...] = METHODS, warmup: int = 1, repeats: int = 3,
                    budget_s: float = 20.0, device: str = "cpu", isolate: bool = False,
                    threads: int = 1, critics: tuple[str, ...] = ("separable",),

@@ -76,7 +76,7 @@ def space_corners(space: dict[str, tuple]) -> list[Params]:
     return out
 
 
-def suggest(trial, space: dict[str, tuple]) -> Params:
+def suggest(trial: Any, space: dict[str, tuple]) -> Params:
     """The setting an optuna trial proposes from ``space``."""
     params: Params = {}
     for name, spec in space.items():
@@ -92,7 +92,7 @@ def suggest(trial, space: dict[str, tuple]) -> Params:
     return params
 
 
-def make_sampler(name: str, seed: int):
+def make_sampler(name: str, seed: int) -> Any:
     """A seeded optuna sampler: `random` (proposals independent of scores) or `tpe`."""
     import optuna
 
@@ -373,7 +373,7 @@ class TuneResult:
         return "\n".join(lines) + "\n"
 
 
-def tune_dataset(ds, tasks: Sequence, space: dict[str, tuple], trials: int,
+def tune_dataset(ds: Any, tasks: Sequence, space: dict[str, tuple], trials: int,
                  outer_folds: int, inner_folds: int, seed: int = 0, sampler: str = "random",
                  fit: Embed | None = None, score: Score = probe_score,
                  say: Callable[[str], None] = lambda m: None) -> TuneResult:

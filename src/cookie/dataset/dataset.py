@@ -7,6 +7,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -47,12 +48,12 @@ class RegionDataset:
                              self.labels)
 
 
-def _files_signature(view_cfg) -> list:
+def _files_signature(view_cfg: Any) -> list:
     """Path and content hash of every file a view reads, sidecars included (cache key input)."""
     return [[str(p), sha256_file(p)] for p in data_files(view_cfg)]
 
 
-def cache_key(cfg: DatasetConfig, view_cfg, regions: gpd.GeoDataFrame) -> str:
+def cache_key(cfg: DatasetConfig, view_cfg: Any, regions: gpd.GeoDataFrame) -> str:
     payload = {
         "view": view_cfg.model_dump(mode="json", exclude={"augment", "encoder"}),
         "files": _files_signature(view_cfg),

@@ -148,7 +148,7 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
         frame.index.name = REGION_INDEX
         preds[(task.name, res.protocol, res.probe)] = frame
 
-    def chosen(known) -> list[str] | None:
+    def chosen(known: Any) -> list[str] | None:
         if cfg.probes is None:
             return None
         picked = [p for p in cfg.probes if p in known]

@@ -84,7 +84,7 @@ def get_featurizer(kind: str) -> Featurizer:
     return get_kind(kind).featurizer()
 
 
-def featurize(view_cfg, regions: gpd.GeoDataFrame) -> ViewData:
+def featurize(view_cfg: Any, regions: gpd.GeoDataFrame) -> ViewData:
     """Featurize one configured view over the regions."""
     return get_featurizer(view_cfg.kind)(view_cfg, regions)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 
@@ -34,7 +36,7 @@ def featurize_table(cfg: TableView, regions: gpd.GeoDataFrame) -> ViewData:
     return align_to_regions(cfg.name, "table", feats, regions.index, cfg.path)
 
 
-def raise_negative(path, column) -> None:
+def raise_negative(path: Any, column: Any) -> None:
     from cookie.errors import DataError
 
     raise DataError(f"{path}: column {column!r} has negative values; log1p needs >= 0")

@@ -30,6 +30,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -108,8 +109,8 @@ def plan_tiles(regions: gpd.GeoDataFrame, keys: np.ndarray,
 
 
 # ---------------------------------------------------------------- the per-tile function
-def featurize_tile(kind: str, cfg, regions: gpd.GeoDataFrame, own: np.ndarray,
-                   layer: gpd.GeoDataFrame, vocabulary) -> ViewData:
+def featurize_tile(kind: str, cfg: Any, regions: gpd.GeoDataFrame, own: np.ndarray,
+                   layer: gpd.GeoDataFrame, vocabulary: Any) -> ViewData:
     """Features of the regions flagged ``own`` (a boolean array over ``regions``), computed over
     ``regions`` (own + guard) from the feature window ``layer`` with a fixed ``vocabulary``."""
     view = get_kind(kind).tiled_featurizer().featurize_layer(cfg, regions, layer, vocabulary)
@@ -142,7 +143,7 @@ def _is_address(scheduler: str | None) -> bool:
     return bool(scheduler) and "://" in str(scheduler)
 
 
-def connect(address: str):
+def connect(address: str) -> Any:
     """A `distributed.Client` of the running cluster at `address`; a ConfigError when it
     does not answer within ``CONNECT_TIMEOUT_S``."""
     from distributed import Client
@@ -211,7 +212,7 @@ def dask_runner(scheduler: str | None = None, workers: int = 1) -> Iterator[Runn
         yield run_client
 
 
-def featurize_tiled(view_cfg, regions: gpd.GeoDataFrame, keys: np.ndarray,
+def featurize_tiled(view_cfg: Any, regions: gpd.GeoDataFrame, keys: np.ndarray,
                     run: Runner) -> ViewData:
     """One view over all regions, tile by tile (vector kinds) or at once (other kinds);
     equal to `cookie.features.featurize` (see module doc)."""
@@ -232,7 +233,7 @@ def featurize_tiled(view_cfg, regions: gpd.GeoDataFrame, keys: np.ndarray,
     return assemble(parts, [p.own for p in plans], regions.index)
 
 
-def featurize_all_tiled(cfg, regions: gpd.GeoDataFrame, keys: np.ndarray,
+def featurize_all_tiled(cfg: Any, regions: gpd.GeoDataFrame, keys: np.ndarray,
                         scheduler: str | None = None, workers: int = 1,
                         say: Callable[[str], None] = log.info,
                         ) -> tuple[dict[str, ViewData], dict[str, float]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -60,7 +61,7 @@ def single_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return shapely.get_parts(geoms, return_index=True)
 
 
-def read_layer(cfg, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
+def read_layer(cfg: Any, regions: gpd.GeoDataFrame, allowed: tuple[str, ...] | None,
                columns: list[str] | None = None) -> gpd.GeoDataFrame:
     """Read a view's layer: non-empty, of the allowed geometry types, repaired, in the regions'
     CRS, with only the attribute ``columns`` (unset names, None or "", are skipped).

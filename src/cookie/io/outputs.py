@@ -8,6 +8,7 @@ import json
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -107,11 +108,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def data_files(cfg) -> list[Path]:
+def data_files(cfg: Any) -> list[Path]:
     """Every existing file a dataset (or view) config points at, with its sidecars."""
     found: list[Path] = []
 
-    def walk(value) -> None:
+    def walk(value: Any) -> None:
         if isinstance(value, Path) and value.is_file():
             found.extend(f for f in layer_files(value) if f not in found)
         elif isinstance(value, dict):
@@ -125,7 +126,7 @@ def data_files(cfg) -> list[Path]:
     return found
 
 
-def write_json(obj, path: Path) -> None:
+def write_json(obj: Any, path: Path) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str))
 

@@ -24,6 +24,7 @@ divide the regions.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -56,12 +57,12 @@ def _gather(x: torch.Tensor, counts: list[int]) -> torch.Tensor:
 
 class _GatherRows(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
         ctx.counts, ctx.rank = counts, dist.get_rank()
         return _gather(x, counts)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         total = grad.contiguous().clone()
         dist.all_reduce(total, op=dist.ReduceOp.SUM)  # every rank's dL_r / d(global batch)
         start = sum(ctx.counts[: ctx.rank])

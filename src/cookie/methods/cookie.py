@@ -41,8 +41,8 @@ from cookie.nn.heads import block_sizes, group, head, make_critic, out_dim
 class CookieObjective(MultiViewObjective):
     """CooKIE with switches for the ablations (unique / shared parts, pretraining)."""
 
-    def __init__(self, *args, use_unique: bool = True, use_shared: bool = True,
-                 pretrain: bool = True, **kwargs) -> None:
+    def __init__(self, *args: Any, use_unique: bool = True, use_shared: bool = True,
+                 pretrain: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not (use_unique or use_shared):
             raise ValueError("CooKIE needs unique or shared terms")

@@ -25,7 +25,7 @@ shared factor the mean of its member heads, concatenated (total `embedding_dim`)
 from __future__ import annotations
 
 from itertools import combinations
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ def all_valid(masks: dict[str, torch.Tensor], names: tuple[str, ...] | list[str]
 class GFactorCLObjective(MultiViewObjective):
     """Full factorization: 2^M - M - 1 shared factors and M unique factors."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg, d, m = self.cfg, self.cfg.encoder_dim, len(self.names)
         n_factors = 2 ** m - 1

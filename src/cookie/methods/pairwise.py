@@ -11,7 +11,7 @@ default) every head also predicts its view's relational target: + sum_i REL(h_i,
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ class SharedPairwiseObjective(MultiViewObjective):
 
     uses_pretraining = False
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg, d = self.cfg, self.cfg.encoder_dim
         self.intra_critics = nn.ModuleDict()  # no intra-view term: drop the base critics

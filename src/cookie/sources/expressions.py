@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Mapping
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -68,11 +68,11 @@ def names_in(expression: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - funcs
 
 
-def evaluate(expression: str, columns: Mapping[str, object], source: str = "labels"):
+def evaluate(expression: str, columns: Mapping[str, object], source: str = "labels") -> Any:
     """Evaluate `expression` with names looked up in `columns` (arrays or Series)."""
     tree = parse(expression)
 
-    def walk(node: ast.AST):
+    def walk(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant):

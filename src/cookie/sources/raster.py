@@ -25,6 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -103,7 +104,7 @@ def _regions_in(regions: gpd.GeoDataFrame, crs: CRS, path: Path) -> gpd.GeoSerie
     return geoms
 
 
-def _fmt_bounds(bounds) -> str:
+def _fmt_bounds(bounds: Any) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in bounds) + ")"
 
 
@@ -188,7 +189,8 @@ def _inside(geom: BaseGeometry, shape: tuple[int, int], transform: Affine,
     return inside
 
 
-def _square(bounds: tuple[float, float, float, float], min_side: float):
+def _square(bounds: tuple[float, float, float, float],
+            min_side: float) -> tuple[tuple[float, float, float, float], float]:
     """The bounding box made square around its centre (at least `min_side` wide)."""
     minx, miny, maxx, maxy = bounds
     side = max(maxx - minx, maxy - miny, min_side)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -141,7 +142,7 @@ def as_region_ids(values: pd.Series | pd.Index, like: pd.Index, path: Path | str
         raise mismatch() from None
 
 
-def _whole_numbers(ids: pd.Index, refuse) -> np.ndarray:
+def _whole_numbers(ids: pd.Index, refuse: Any) -> np.ndarray:
     """Integer ids from floats or text, exactly: 7.0 and '7' (or '7.0') give 7; 2.9, '007'
     and 'r7' raise ``refuse(id, why)``."""
     if ids.dtype.kind in "iu":

@@ -16,7 +16,8 @@ from cookie.methods.settings import MethodSettings
 from cookie.training.data import epoch_seed
 
 
-def make_optimizers(objective: MultiViewObjective, cfg: MethodSettings):
+def make_optimizers(objective: MultiViewObjective, cfg: MethodSettings
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
     """AdamW for encoders, heads and InfoNCE critics; a second AdamW for the CLUB critics
     (None when the method has none)."""
     main = torch.optim.AdamW(objective.main_parameters(), lr=cfg.lr,
@@ -49,11 +50,11 @@ class ObjectiveModule(pl.LightningModule):
         seed = epoch_seed(self.cfg.seed, self.current_epoch, stream=1) + self.global_rank
         torch.manual_seed(seed % (1 << 63))
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> Any:
         main, critic = make_optimizers(self.objective, self.cfg)
         return main if critic is None else [main, critic]
 
-    def optimizers_pair(self):
+    def optimizers_pair(self) -> tuple[Any, Any]:
         opts = self.optimizers()
         if isinstance(opts, list):
             return opts[0], opts[1]
