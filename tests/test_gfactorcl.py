@@ -108,34 +108,75 @@ def test_factor_names_and_conditioning_sets() -> None:
             assert obj.shared_club[key][f"{a}~{b}"].g[0].in_features == 2 * k + d * len(rest)
 
 
-def test_every_term_matches_its_formula() -> None:
-    obj, batch = make(3)
-    torch.manual_seed(1)
-    terms, cache = obj.terms(batch, stage=2)
-    e, e_aug, h, h_aug = cache.e, cache.e_aug, cache.h, cache.h_aug
-    for n in obj.names:
-        close(terms[f"intra/{n}"], infonce_loss(obj.intra_critics[n](e[n], e_aug[n])))
-        u, u2 = h["u"][n], h_aug["u"][n]
-        assert torch.allclose(u, obj.unique_heads[n](e[n]))
-        rest = [r for r in obj.names if r != n]
-        e_r = torch.cat([e[r] for r in rest], 1)
-        e_r2 = torch.cat([e_aug[r] for r in rest], 1)
-        close(terms[f"unique_nce/{n}"], infonce_loss(obj.unique_nce[n](u, u2)))
-        close(terms[f"unique_club/{n}"], club_upper_bound(obj.unique_club[n](u, e_r)))
-        close(terms[f"unique_cond/{n}"], infonce_loss(
-            obj.unique_cond[n](torch.cat([u, u2], 1), torch.cat([e_r, e_r2], 1))))
+class SumCritic(torch.nn.Module):
+    """A parameter-free critic for inputs of any sizes: S_kl = (sum_i a_ki) (sum_j b_lj)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a.sum(1, keepdim=True) @ b.sum(1, keepdim=True).T
+
+
+def nce(s: np.ndarray) -> float:
+    """NCE = 1/2 [ -1/N sum_k log(exp S_kk / sum_l exp S_kl) - (the same over columns) ]."""
+    rows = np.log(np.exp(np.diag(s)) / np.exp(s).sum(axis=1))
+    cols = np.log(np.exp(np.diag(s)) / np.exp(s).sum(axis=0))
+    return float(0.5 * (-rows.mean() - cols.mean()))
+
+
+def club(s: np.ndarray) -> float:
+    """CLUB = 1/N sum_k S_kk - 1/N^2 sum_kl S_kl."""
+    return float(np.diag(s).mean() - s.mean())
+
+
+def score(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.outer(a.sum(1), b.sum(1))
+
+
+def test_every_term_matches_its_equation() -> None:
+    """GFactorCL at M = 3 on a 3-region batch of fixed encodings (u_i: the first two
+    coordinates of e_i, every shared head: the last two of its view's e), every critic
+    `SumCritic`: each term against docs/method.md ("GFactorCL"), in plain numpy."""
+    rng = np.random.default_rng(7)
+    e = {f"v{i}": rng.uniform(-1, 1, (3, 4)).round(2) for i in range(3)}
+    ea = {n: (x + rng.uniform(-0.2, 0.2, (3, 4))).round(2) for n, x in e.items()}
+    specs = [ViewSpec(n, "table", (4,), 0) for n in e]
+    obj = GFactorCLObjective(specs, MethodConfig(proxy="augment", embedding_dim=14,
+                                                 encoder_dim=4, hidden_dim=4, critic_dim=4))
+    for group in (obj.intra_critics, obj.unique_nce, obj.unique_club, obj.unique_cond):
+        for key in list(group):
+            group[key] = SumCritic()
+    for group in (obj.shared_nce, obj.shared_club):
+        for key in list(group):
+            for pk in list(group[key]):
+                group[key][pk] = SumCritic()
+    tensors = {False: {n: torch.tensor(x) for n, x in e.items()},
+               True: {n: torch.tensor(x) for n, x in ea.items()}}
+    obj.encode = lambda batch, augmented: tensors[augmented]  # type: ignore[method-assign]
+    keys = {factor_key(m, r): m for m, r in obj.factors}
+    obj.heads = lambda x: {"u": {n: v[:, :2] for n, v in x.items()},  # type: ignore
+                           "s": {k: {n: x[n][:, 2:] for n in m} for k, m in keys.items()}}
+    batch = {n: (torch.zeros(3, 4), None, torch.ones(3, dtype=torch.bool)) for n in e}
+    terms, _ = obj.terms(batch, stage=2)
+
+    expected = {}
+    for n in e:
+        rest = [r for r in e if r != n]
+        e_r, e_r2 = np.hstack([e[r] for r in rest]), np.hstack([ea[r] for r in rest])
+        u, u2 = e[n][:, :2], ea[n][:, :2]
+        expected[f"intra/{n}"] = nce(score(e[n], ea[n]))
+        expected[f"unique_nce/{n}"] = nce(score(u, u2))
+        expected[f"unique_club/{n}"] = club(score(u, e_r))
+        expected[f"unique_cond/{n}"] = nce(score(np.hstack([u, u2]), np.hstack([e_r, e_r2])))
     for members, rest in obj.factors:
         key = factor_key(members, rest)
-        s, s2 = h["s"][key], h_aug["s"][key]
-        e_r = torch.cat([e[r] for r in rest], 1) if rest else e["v0"][:, :0]
-        for a in members:
-            assert torch.allclose(s[a], obj.shared_heads[key][a](e[a]))
+        e_r = np.hstack([e[r] for r in rest]) if rest else np.zeros((3, 0))
         for a, b in combinations(members, 2):
-            pk = f"{a}~{b}"
-            close(terms[f"shared_nce/{key}/{pk}"],
-                  infonce_loss(obj.shared_nce[key][pk](s[a], s[b])))
-            close(terms[f"shared_club/{key}/{pk}"], club_upper_bound(obj.shared_club[key][pk](
-                torch.cat([s[a], e_r, s2[a]], 1), torch.cat([s[b], e_r, s2[b]], 1))))
+            sa, sb, sa2, sb2 = e[a][:, 2:], e[b][:, 2:], ea[a][:, 2:], ea[b][:, 2:]
+            expected[f"shared_nce/{key}/{a}~{b}"] = nce(score(sa, sb))
+            expected[f"shared_club/{key}/{a}~{b}"] = club(score(np.hstack([sa, e_r, sa2]),
+                                                                np.hstack([sb, e_r, sb2])))
+    assert set(terms) == set(expected) and len(expected) == 4 * 3 + 2 * 6  # 4M + 2 pairs
+    for key, value in expected.items():
+        assert terms[key].item() == pytest.approx(value, abs=1e-5), key
 
 
 def test_conditioning_inputs_are_detached() -> None:
