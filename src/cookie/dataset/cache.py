@@ -1,14 +1,14 @@
-"""A per-dataset feature cache: one .npz per view, keyed by config, files and regions."""
+"""A per-dataset feature cache: one .npz per view (`cookie.dataset.codec`), keyed by config,
+files and regions."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from cookie.dataset.codec import read_view, write_view
 from cookie.errors import ConfigError
 from cookie.features.view import ViewData
 from cookie.io.atomic import atomic_file, resolve_path
@@ -32,11 +32,7 @@ class FeatureCache:
         if not path.exists():
             return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                meta = json.loads(str(npz["meta"]))
-                aux = npz["aux"] if "aux" in npz.files else None
-                view = ViewData(name, meta["kind"], region_ids, npz["values"], npz["mask"],
-                                meta["feature_names"], aux, meta.get("aux_names", []))
+            view = read_view(path, name, region_ids)
         except Exception as exc:  # noqa: BLE001 - a broken cache entry is recomputed
             log.warning("%s: unreadable cache entry (%s); recomputing", path, exc)
             return None
@@ -45,11 +41,6 @@ class FeatureCache:
 
     def put(self, key: str, view: ViewData) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps({"kind": view.kind, "feature_names": view.feature_names,
-                           "aux_names": view.aux_names})
-        arrays = {"values": view.values, "mask": view.mask, "meta": np.array(meta)}
-        if view.aux is not None:
-            arrays["aux"] = view.aux
         with atomic_file(self._path(key, view.name)) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs: **kwds
+                write_view(view, fh)

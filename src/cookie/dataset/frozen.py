@@ -1,22 +1,21 @@
 """A featurized dataset frozen to disk: train or evaluate elsewhere without the raw layers.
 
 Layout: `config.json` (the validated config), `regions.parquet` (GeoParquet), `labels.parquet`,
-and one `view-<name>.npz` per view (values, mask, optional aux; no pickles).
+and one `view-<name>.npz` per view (`cookie.dataset.codec`: values, mask, optional aux; no
+pickles).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from cookie.config import DatasetConfig
+from cookie.dataset.codec import read_view, write_view
 from cookie.dataset.dataset import RegionDataset
 from cookie.errors import DataError
-from cookie.features.view import ViewData
 from cookie.io.atomic import output_dir
 
 
@@ -35,13 +34,7 @@ def write_frozen(ds: RegionDataset, folder: Path) -> None:
     ds.regions.to_parquet(folder / "regions.parquet")
     ds.labels.to_parquet(folder / "labels.parquet")
     for name, view in ds.views.items():
-        arrays = {"values": view.values, "mask": view.mask,
-                  "meta": np.array(json.dumps({
-                      "kind": view.kind, "feature_names": view.feature_names,
-                      "aux_names": view.aux_names}))}
-        if view.aux is not None:
-            arrays["aux"] = view.aux
-        np.savez_compressed(folder / f"view-{name}.npz", **arrays)  # type: ignore[arg-type]
+        write_view(view, folder / f"view-{name}.npz", compressed=True)
 
 
 def load_frozen(directory: str | Path) -> RegionDataset:
@@ -54,10 +47,6 @@ def load_frozen(directory: str | Path) -> RegionDataset:
     labels.attrs["source"] = str(directory / "labels.parquet")
     views = {}
     for view_cfg in cfg.views:
-        with np.load(directory / f"view-{view_cfg.name}.npz", allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            views[view_cfg.name] = ViewData(
-                view_cfg.name, meta["kind"], regions.index, npz["values"], npz["mask"],
-                meta["feature_names"], npz["aux"] if "aux" in npz.files else None,
-                meta["aux_names"])
+        views[view_cfg.name] = read_view(directory / f"view-{view_cfg.name}.npz", view_cfg.name,
+                                         regions.index)
     return RegionDataset(cfg, regions, views, labels)
