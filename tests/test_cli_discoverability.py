@@ -13,10 +13,10 @@ import typer
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from cookie.config import METHODS, load_config, tomllib
+from cookie.config import load_config, tomllib
 from cookie.errors import ConfigError
-from cookie.methods.progress import StageProgressBar, stage_description
-from cookie.methods.registry import DESCRIPTIONS
+from cookie.methods.registry import descriptions, method_names
+from cookie.training.progress import StageProgressBar, stage_description
 from tests.synthetic import make_dataset, write_config
 
 runner = CliRunner()
@@ -42,17 +42,17 @@ def test_version_prints_the_installed_distribution() -> None:
 
 
 def test_every_method_has_one_description() -> None:
-    assert set(DESCRIPTIONS) == set(METHODS)
-    assert all(text.strip() and "\n" not in text for text in DESCRIPTIONS.values())
+    assert set(descriptions()) == set(method_names())
+    assert all(text.strip() and "\n" not in text for text in descriptions().values())
 
 
 def test_methods_lists_one_line_per_method() -> None:
     res = invoke("methods")
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    assert [ln.split()[0] for ln in lines] == list(METHODS)
-    for name, line in zip(METHODS, lines, strict=True):
-        assert line.split(None, 1)[1] == DESCRIPTIONS[name]
+    assert [ln.split()[0] for ln in lines] == list(method_names())
+    for name, line in zip(method_names(), lines, strict=True):
+        assert line.split(None, 1)[1] == descriptions()[name]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,8 @@ def test_unknown_method_in_the_config_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_method_in_the_python_api(tmp_path: Path) -> None:
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     config, _ = make_dataset(tmp_path / "data")
     ds = load_dataset(load_config(config), cache_dir=None)
@@ -106,8 +106,8 @@ def test_stage_description(epoch: int, pretrain: int, total: int, text: str) -> 
 
 
 def test_fit_progress_bar_names_the_stage(tmp_path: Path, capsys, monkeypatch) -> None:
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     shown_per_epoch: list[str] = []
     describe = StageProgressBar._get_train_description
@@ -119,7 +119,7 @@ def test_fit_progress_bar_names_the_stage(tmp_path: Path, capsys, monkeypatch) -
     monkeypatch.setattr(StageProgressBar, "_get_train_description", record)
     config, _ = make_dataset(tmp_path / "data", method={"pretrain_epochs": 2, "epochs": 3})
     ds = load_dataset(load_config(config), cache_dir=None)
-    CookieEmbedder().fit(ds, progress=True)
+    CookieEmbedder.from_config(ds.config).fit(ds, progress=True)
     assert list(dict.fromkeys(shown_per_epoch)) == [
         "pretraining 1/2", "pretraining 2/2", "joint 1/3", "joint 2/3", "joint 3/3"]
     captured = capsys.readouterr()
@@ -178,8 +178,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_prepare_makes_buildings_the_task_not_a_view(prepared: Path) -> None:
-    from cookie.labels import task_target
-    from cookie.regions import load_regions
+    from cookie.sources.labels import task_target
+    from cookie.sources.regions import load_regions
 
     raw = tomllib.loads((prepared / "config.toml").read_text())
     assert {v["name"] for v in raw["views"]} == {"pois", "landuse", "roads"}

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from cookie.config import MethodConfig
+from cookie.features.view import ViewSpec
 from cookie.losses import club_upper_bound
 from cookie.methods.base import INDEX_KEY
-from cookie.methods.data import ViewSpec
 from cookie.methods.registry import build_objective
-from cookie.models.heads import ConcatCritic, SeparableCritic, make_critic
+from cookie.nn.heads import ConcatCritic, SeparableCritic, make_critic
 
 
 def _set(linear: nn.Linear, weight: list, bias: list | None) -> None:

@@ -14,9 +14,13 @@ runner = CliRunner()
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path) -> None:
+    """`cookie demo`'s pipeline end to end on the real extract, with a budget of a few epochs
+    (the default budget is what `make demo` trains)."""
+    from cookie.apps.demo import run_demo
+
     out = tmp_path / "demo"
-    res = runner.invoke(app, ["demo", "--out", str(out)])
-    assert res.exit_code == 0, res.output
+    run_demo(out, say=lambda m: None, progress=False,
+             method={"pretrain_epochs": 1, "epochs": 2})
     for name in ("embeddings.parquet", "embedding_map.png", "errors_map.png", "report.md",
                  "report.json", "run.json", "config.toml", "model/model.pt",
                  "clusters_map.png", "map.html"):

@@ -18,11 +18,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import cookie.methods.encoders as encoders_module
+import cookie.nn.view_encoder as encoders_module
 from cookie.config import AugmentConfig, MethodConfig
-from cookie.losses.distributed import gather_rows, per_process_batch, trainer_strategy
+from cookie.features.view import ViewSpec
+from cookie.losses.distributed import gather_rows
 from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
+from cookie.training.distributed import per_process_batch, trainer_strategy
 
 DIMS = {"a": 5, "b": 4, "c": 3}
 N = 12

@@ -34,8 +34,9 @@ from cookie.evaluation.protocols import (
     cross_predict,
     literature_regression,
 )
+from tests.conftest import SHARED, shared_dataset
 
-MANHATTAN = Path("/work/shared/data/manhattan180")
+MANHATTAN = SHARED / "manhattan180"
 NX, NY, CELL = 12, 10, 500.0
 N = NX * NY
 
@@ -354,9 +355,8 @@ def test_plots_write_png_atomically(report, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- real data
-@pytest.mark.skipif(not (MANHATTAN / "labels.parquet").exists(),
-                    reason=f"Manhattan-180 data not found at {MANHATTAN}")
 def test_manhattan_raw_features_literature_checkin() -> None:
+    shared_dataset("manhattan180")
     poi = pd.read_parquet(MANHATTAN / "poi.parquet").set_index("region_id").sort_index()
     lu = pd.read_parquet(MANHATTAN / "landuse.parquet").set_index("region_id").sort_index()
     labels = pd.read_parquet(MANHATTAN / "labels.parquet").set_index("region_id").sort_index()

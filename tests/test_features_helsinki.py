@@ -10,18 +10,18 @@ import shapely
 
 from cookie.config import load_config
 from cookie.features import featurize, featurize_all
-from cookie.io.readers import read_vector
-from cookie.regions import load_regions
+from cookie.sources.readers import read_vector
+from cookie.sources.regions import load_regions
+from tests.conftest import SHARED, shared_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "helsinki"
+DATA = SHARED / "helsinki"
 CONFIG = ROOT / "benchmarks" / "helsinki" / "helsinki.toml"
 
 
 @pytest.fixture(scope="module")
 def featurized():
-    if not (DATA / "cells.gpkg").exists():
-        pytest.skip(f"Helsinki data not found at {DATA} (../shared/data is absent)")
+    shared_dataset("helsinki")
     cfg = load_config(CONFIG)
     regions = load_regions(cfg)
     views = {v.name: featurize(v, regions) for v in cfg.views}

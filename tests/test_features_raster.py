@@ -15,7 +15,9 @@ from shapely.geometry import Point, Polygon, box
 from cookie.config import RasterLabel, RasterView
 from cookie.errors import DataError
 from cookie.features import featurize
-from cookie.features.raster import featurize_raster, raster_label_values, read_raster_regions
+from cookie.features.raster import featurize_raster
+from cookie.sources.raster import raster_label_values, read_raster_regions
+from tests.conftest import SHARED, shared_dataset
 
 CRS = "EPSG:32633"
 X0, Y0, PX = 1000.0, 2000.0, 10.0  # 10 x 10 pixels of 10 m: x 1000..1100, y 1900..2000
@@ -24,7 +26,7 @@ SQUARE_A = box(1000, 1980, 1020, 2000)  # cols 0-1, rows 0-1
 SQUARE_B = box(1040, 1940, 1080, 1960)  # cols 4-7, rows 4-5
 FAR = box(5000, 5000, 5010, 5010)
 TINY = box(1041, 1941, 1043, 1943)  # inside pixel col 4, row 5; far smaller than a pixel
-OLINDA = Path(__file__).resolve().parents[2] / "shared" / "data" / "olinda"
+OLINDA = SHARED / "olinda"
 
 
 def _grid() -> np.ndarray:
@@ -232,9 +234,8 @@ def test_registered_featurizer(tif: Path) -> None:
 
 
 # ---------------------------------------------------------------- real data
-@pytest.mark.skipif(not (OLINDA / "tracts.gpkg").exists(),
-                    reason=f"Olinda benchmark data not present at {OLINDA}")
 def test_olinda_real_data() -> None:
+    shared_dataset("olinda")
     tracts = gpd.read_file(OLINDA / "tracts.gpkg").set_index("tract_id")
     regions = tracts.rename_axis("region_id").to_crs("EPSG:31985")
     assert len(regions) == 470
@@ -254,7 +255,7 @@ def test_olinda_real_data() -> None:
 
 
 def test_large_windows_are_read_decimated(tif: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cookie.features import raster
+    from cookie.sources import raster
 
     regions = _regions(SQUARE_B, TRIANGLE)
     native = read_raster_regions(_view(tif), regions)

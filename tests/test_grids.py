@@ -10,7 +10,7 @@ from shapely.geometry import Polygon, box
 
 from cookie.config import GridSpec, H3Spec, RegionsConfig
 from cookie.errors import ConfigError
-from cookie.grids import regions_from_grid, regions_from_h3
+from cookie.sources.grids import regions_from_grid, regions_from_h3
 
 CRS = "EPSG:3067"
 

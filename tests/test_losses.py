@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cookie.losses import club_upper_bound, infonce_loss, infonce_lower_bound
-from cookie.models.heads import SeparableCritic, block_sizes
+from cookie.nn.heads import SeparableCritic, block_sizes
 
 S = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
 

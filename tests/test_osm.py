@@ -9,7 +9,7 @@ import pytest
 
 from cookie.config import config_from_dict
 from cookie.errors import DataError
-from cookie.osm import osm_config_dict, prepare_osm
+from cookie.sources.osm import osm_config_dict, prepare_osm
 
 pyrosm = pytest.importorskip("pyrosm")
 

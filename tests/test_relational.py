@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cookie.config import MethodConfig
+from cookie.features.view import ViewSpec
 from cookie.methods.base import INDEX_KEY
 from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
 from cookie.methods.gfactorcl import GFactorCLObjective
 from cookie.methods.pairwise import SharedPairwiseObjective
 from cookie.methods.targets import kernel_pca_coordinates, median_sq_distance
@@ -103,11 +103,11 @@ def test_every_method_uses_the_relational_proxy(cls: type) -> None:
     rel_keys = [k for k in terms if "_rel/" in k]
     assert rel_keys
     if cls is CookieObjective:
-        u = cache["h"]["u"]["v0"]
+        u = cache.h["u"]["v0"]
         t = obj.targets["unique/v0"]
         ref = math.log(6) * (u - t).pow(2).sum(1).mean() / t.pow(2).sum(1).mean()
         assert terms["unique_rel/v0"].item() == pytest.approx(ref.item(), rel=1e-5)
-        sa, sb = cache["h"]["s"]["v0~v1"]
+        sa, sb = cache.h["s"]["v0~v1"]
         t = obj.targets["shared/v0~v1"]
         ref = sum(math.log(6) * (s - t).pow(2).sum(1).mean() / t.pow(2).sum(1).mean()
                   for s in (sa, sb))
@@ -144,7 +144,7 @@ def test_cookie_paper_ignores_the_relational_setting() -> None:
     for obj in (paper, augment):
         obj.set_targets({n: batch[n][0] for n in obj.names}, {n: None for n in obj.names},
                         {n: batch[n][2] for n in obj.names})
-    assert paper.cfg.proxy == "augment" and paper.targets == {} and not paper.contexts
+    assert paper.proxy_kind == "augment" and paper.targets == {} and not paper.contexts
     torch.manual_seed(2)
     t_paper, _ = paper.terms(batch, stage=2)
     torch.manual_seed(2)

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from cookie.dataset import RegionDataset, load_dataset
-from cookie.embedder import CookieEmbedder
+from cookie.dataset.dataset import RegionDataset, load_dataset
+from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
 # two optimizer stages, mini-batches (shuffling), augmentations: every source of randomness
@@ -29,15 +29,16 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> RegionDataset:
 
 
 def test_same_seed_same_embeddings(dataset: RegionDataset) -> None:
-    first = CookieEmbedder().fit(dataset).transform(dataset)
-    second = CookieEmbedder().fit(dataset).transform(dataset)
+    first = CookieEmbedder.from_config(dataset.config).fit(dataset).transform(dataset)
+    second = CookieEmbedder.from_config(dataset.config).fit(dataset).transform(dataset)
     assert first.shape == (48, 8)
     pd.testing.assert_frame_equal(first, second, check_exact=True)
 
 
 def test_other_seed_other_embeddings(dataset: RegionDataset) -> None:
-    base = CookieEmbedder().fit(dataset).transform(dataset)
-    other = CookieEmbedder(seed=METHOD["seed"] + 1).fit(dataset).transform(dataset)
+    base = CookieEmbedder.from_config(dataset.config).fit(dataset).transform(dataset)
+    other = CookieEmbedder.from_config(dataset.config, seed=METHOD["seed"] + 1)
+    other = other.fit(dataset).transform(dataset)
     assert not np.allclose(base.to_numpy(), other.to_numpy(), atol=1e-3)
 
 

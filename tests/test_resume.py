@@ -27,6 +27,8 @@ from tests.synthetic import make_dataset
 # long enough that the kill lands mid-run, short enough for a fast test
 METHOD = {"pretrain_epochs": 2, "epochs": 6, "batch_size": 100, "seed": 3}
 KILL_AFTER_EPOCH = 2  # kill once last.ckpt holds an epoch > 1 (0-based index >= 2)
+#: how often the checkpoint's modification time is looked at (an epoch takes about a second)
+POLL_S = 0.1
 
 
 def cookie_command() -> list[str]:
@@ -76,14 +78,17 @@ def test_kill_and_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed_at = None
     try:
-        deadline = time.monotonic() + 120
+        deadline, seen = time.monotonic() + 120, None
         while time.monotonic() < deadline and victim.poll() is None:
-            epoch = checkpoint_epoch(ckpt) if ckpt.exists() else None
-            if epoch is not None and epoch >= KILL_AFTER_EPOCH:
-                victim.send_signal(signal.SIGKILL)
-                killed_at = epoch
-                break
-            time.sleep(0.02)
+            # read the checkpoint only when it was rewritten (once per epoch), else wait
+            stamp = ckpt.stat().st_mtime_ns if ckpt.exists() else None
+            if stamp is not None and stamp != seen:
+                seen, epoch = stamp, checkpoint_epoch(ckpt)
+                if epoch is not None and epoch >= KILL_AFTER_EPOCH:
+                    victim.send_signal(signal.SIGKILL)
+                    killed_at = epoch
+                    break
+            time.sleep(POLL_S)
     finally:
         if victim.poll() is None and killed_at is None:
             victim.kill()

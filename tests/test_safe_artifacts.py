@@ -11,12 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cookie import expressions
 from cookie.cli import app
 from cookie.config import load_config
-from cookie.dataset import load_dataset
-from cookie.embedder import MODEL_FILE, CookieEmbedder
+from cookie.dataset.dataset import load_dataset
 from cookie.errors import ConfigError, DataError
+from cookie.sources import expressions
+from cookie.training.embedder import MODEL_FILE, CookieEmbedder
 from tests.synthetic import make_dataset
 
 runner = CliRunner()
@@ -46,7 +46,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A saved model and its dataset config."""
     root = tmp_path_factory.mktemp("safe")
     config, _ = make_dataset(root / "data", tasks=False)
-    model = CookieEmbedder().fit(load_dataset(config)).save(root / "model")
+    ds = load_dataset(config)
+    model = CookieEmbedder.from_config(ds.config).fit(ds).save(root / "model")
     return model, config
 
 

@@ -187,7 +187,7 @@ import multiprocessing, sys, threading
 from cookie.config import load_config
 from cookie.errors import DataError
 from cookie.features import featurize_all, fork_is_safe
-from cookie.regions import load_regions
+from cookie.sources.regions import load_regions
 
 cfg = load_config(sys.argv[1])
 regions = load_regions(cfg)

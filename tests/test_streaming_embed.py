@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cookie.cli import app
-from cookie.dataset import load_dataset
-from cookie.embedder import CookieEmbedder
-from cookie.io.partitioned import read_manifest, read_partitioned_embeddings
+from cookie.dataset.dataset import load_dataset
+from cookie.dataset.partitioned import read_manifest, read_partitioned_embeddings
+from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
 N_REGIONS = 23
@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("stream")
     config, _ = make_dataset(root / "data", n=N_REGIONS, dims=(4, 3))
     ds = load_dataset(config)
-    model = CookieEmbedder().fit(ds)
+    model = CookieEmbedder.from_config(ds.config).fit(ds)
     model.save(root / "model")
     return root, config, ds, model
 

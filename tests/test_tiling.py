@@ -19,14 +19,15 @@ from typer.testing import CliRunner
 
 from cookie.cli import app
 from cookie.config import LinesView, PointsView, PolygonsView, load_config
+from cookie.dataset.partitioned import read_manifest, read_partitioned_view, write_partitioned_views
 from cookie.features import featurize
-from cookie.io.partitioned import read_manifest, read_partitioned_view, write_partitioned_views
-from cookie.regions import load_regions
-from cookie.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
-from cookie.views import ViewData
+from cookie.features.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
+from cookie.features.view import ViewData
+from cookie.sources.regions import load_regions
+from tests.conftest import SHARED, shared_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "helsinki"
+DATA = SHARED / "helsinki"
 CONFIG = ROOT / "benchmarks" / "helsinki" / "helsinki.toml"
 CRS = "EPSG:3067"
 
@@ -44,8 +45,7 @@ def assert_same(a: ViewData, b: ViewData) -> None:
 
 @pytest.fixture(scope="module")
 def helsinki():
-    if not (DATA / "cells.gpkg").exists():
-        pytest.skip(f"Helsinki data not found at {DATA} (../shared/data is absent)")
+    shared_dataset("helsinki")
     cfg = load_config(CONFIG)
     # a small vocabulary too, so that the 'other' column and the global ranking are exercised
     few = PolygonsView(name="landcover5", kind="polygons", path=DATA / "landcover.gpkg",

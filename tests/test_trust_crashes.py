@@ -354,9 +354,9 @@ def test_unreachable_scheduler_times_out_in_one_line(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """`cookie featurize --scheduler tcp://...` with nothing listening: one line after the
     connect timeout, not dask's 30 s default and a traceback."""
-    import cookie.tiling
+    import cookie.features.tiling
 
-    monkeypatch.setattr(cookie.tiling, "CONNECT_TIMEOUT_S", 1.0, raising=False)
+    monkeypatch.setattr(cookie.features.tiling, "CONNECT_TIMEOUT_S", 1.0, raising=False)
     config, _ = make_dataset(tmp_path / "data")
     out = tmp_path / "runs" / "feats"
     start = time.perf_counter()
@@ -376,7 +376,7 @@ def test_power_tower_is_refused_quickly() -> None:
     cap and a timeout, so that a regression fails instead of hanging the suite."""
     code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
             "from cookie.errors import ConfigError\n"
-            "from cookie.expressions import evaluate\n"
+            "from cookie.sources.expressions import evaluate\n"
             "for expr in ('10 ** 10 ** 10', '(9 ** 9) ** (9 ** 9)', '-2 ** 99999999'):\n"
             "    try:\n"
             "        evaluate(expr, {})\n"
@@ -394,7 +394,7 @@ def test_power_tower_is_refused_quickly() -> None:
 
 def test_expressions_still_compute() -> None:
     """The float64 evaluation gives the same values as before; x / 0 stays a missing label."""
-    from cookie.expressions import evaluate
+    from cookie.sources.expressions import evaluate
 
     cols = {"a": pd.Series([1.0, 2.0, 0.0]), "n": pd.Series([1, 2, 4])}
     assert evaluate("a * n + 2 ** 3 - -1", cols).tolist() == [10.0, 13.0, 9.0]
@@ -428,18 +428,18 @@ def test_smallest_embedding_that_fits(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("views", [2, 3, 4])
 def test_block_table_agrees_with_methods(views: int) -> None:
-    """`EMBEDDING_BLOCKS` (what the config check assumes) is what every method really needs:
-    it builds with that many dimensions, and not with one fewer."""
-    from cookie.config import EMBEDDING_BLOCKS, METHODS, MethodConfig
-    from cookie.methods.data import ViewSpec
-    from cookie.methods.registry import build_objective
+    """The registry's block counts (what the config check assumes) are what every method
+    really needs: it builds with that many dimensions, and not with one fewer."""
+    from cookie.config import MethodConfig
+    from cookie.features.view import ViewSpec
+    from cookie.methods.registry import build_objective, get_method, method_names
 
     specs = [ViewSpec.from_dict({"name": f"v{i}", "kind": "table", "input_shape": [3],
                                  "aux_dim": 0}) for i in range(views)]
-    for name in METHODS:
-        if name == "raw":
+    for name in method_names():
+        if not get_method(name).trained:
             continue
-        need = EMBEDDING_BLOCKS.get(name, lambda m: 1)(views)
+        need = get_method(name).needs_blocks(views)
         small = dict(encoder_dim=4, hidden_dim=4, critic_dim=4)
         build_objective(name, specs, MethodConfig(name=name, embedding_dim=max(need, 2),
                                                   **small))
@@ -460,9 +460,9 @@ def test_probe_names_agree_with_evaluation() -> None:
 def test_embedder_api_checks_views(tmp_path: Path) -> None:
     """The Python API refuses a method that cannot run on the dataset's views, in one
     ConfigError, before training."""
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
     from cookie.errors import ConfigError
+    from cookie.training.embedder import CookieEmbedder
 
     config, _ = make_dataset(tmp_path / "data")
     ds = load_dataset(config)

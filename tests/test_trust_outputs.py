@@ -161,7 +161,7 @@ def test_unwritable_parent_is_found_before_any_work(trained, tmp_path: Path,
                                                     monkeypatch) -> None:
     """Simulated (root may write anywhere): the lock file beside the output cannot be
     created. The run stops before featurizing."""
-    import cookie.pipeline
+    import cookie.apps.pipeline
 
     real_open = os.open
 
@@ -174,7 +174,7 @@ def test_unwritable_parent_is_found_before_any_work(trained, tmp_path: Path,
         raise AssertionError("featurized before checking the output")
 
     monkeypatch.setattr(os, "open", denied)
-    monkeypatch.setattr(cookie.pipeline, "load_dataset", no_work)
+    monkeypatch.setattr(cookie.apps.pipeline, "load_dataset", no_work)
     line = one_error_line(invoke("fit", trained["config"], "--out", tmp_path / "x" / "run",
                                  "--cache-dir", trained["cache"]))
     assert "cannot write here" in line and "Permission denied" in line
@@ -197,13 +197,13 @@ def test_read_only_parent_is_found_before_any_work(trained, tmp_path: Path) -> N
 
 def test_full_disk_while_writing_is_one_line_and_nothing_written(trained, tmp_path: Path,
                                                                  monkeypatch) -> None:
-    import cookie.pipeline
+    import cookie.apps.pipeline
 
     def full(frame, path, regions=None):
         Path(path).write_bytes(b"half")  # a partial file, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(cookie.pipeline, "write_embeddings", full)
+    monkeypatch.setattr(cookie.apps.pipeline, "write_embeddings", full)
     out = tmp_path / "run"
     line = one_error_line(invoke("fit", trained["config"], "--out", out, "--no-evaluate",
                                  "--cache-dir", trained["cache"]))

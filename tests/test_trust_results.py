@@ -56,13 +56,13 @@ def test_infinite_alpha_is_refused_by_config_validation(tmp_path: Path) -> None:
 
 
 def test_transform_refuses_non_finite_embeddings(tmp_path: Path) -> None:
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
     from cookie.errors import TrainingDiverged
+    from cookie.training.embedder import CookieEmbedder
 
     config, _ = make_dataset(tmp_path / "data", tasks=False)
     ds = load_dataset(config)
-    model = CookieEmbedder().fit(ds)
+    model = CookieEmbedder.from_config(ds.config).fit(ds)
     with torch.no_grad():
         next(model.objective_.parameters()).fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="NaN or infinite"):
@@ -71,7 +71,7 @@ def test_transform_refuses_non_finite_embeddings(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- feature cache
 def _view_values(config: Path, cache: Path, name: str) -> np.ndarray:
-    from cookie.dataset import load_dataset
+    from cookie.dataset.dataset import load_dataset
 
     return load_dataset(config, cache_dir=cache, with_labels=False).views[name].values.copy()
 
@@ -136,14 +136,15 @@ def test_run_json_lists_shapefile_sidecars(tmp_path: Path) -> None:
 @pytest.fixture()
 def interrupted(tmp_path: Path) -> tuple[Path, Path]:
     """A dataset and the `last.ckpt` that an interrupted 3-epoch run of it left behind."""
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
-    from cookie.pipeline import checkpoint_dir_for
+    from cookie.apps.pipeline import checkpoint_dir_for
+    from cookie.dataset.dataset import load_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     config, _ = make_dataset(tmp_path / "data", tasks=False, method={"epochs": 3})
     out = tmp_path / "runs" / "run"
     ckpt = checkpoint_dir_for(out)
-    CookieEmbedder().fit(load_dataset(config), checkpoint_dir=ckpt)
+    ds = load_dataset(config)
+    CookieEmbedder.from_config(ds.config).fit(ds, checkpoint_dir=ckpt)
     assert (ckpt / "last.ckpt").is_file()
     return config, out
 
@@ -268,7 +269,7 @@ def test_fractional_ids_are_refused_in_views_and_evaluate(tmp_path: Path) -> Non
 def test_zero_padded_text_ids_match_exactly(tmp_path: Path) -> None:
     """Region ids '095'..'110' (text): a CSV view with the same ids matches every region
     (it used to read them as numbers and drop '095'..'099'); numeric ids are refused."""
-    from cookie.dataset import load_dataset
+    from cookie.dataset.dataset import load_dataset
     from cookie.errors import DataError
 
     root = tmp_path / "data"
@@ -297,7 +298,7 @@ def test_flows_with_unknown_region_ids_warn_naming_the_id(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from cookie.config import load_config
     from cookie.features.flows import featurize_flows
-    from cookie.regions import load_regions
+    from cookie.sources.regions import load_regions
 
     config, cfg = make_dataset(tmp_path / "data", tasks=False)
     pd.DataFrame({"origin": ["r1", "r2", "r3"], "destination": ["r2", "ghost", "r1"],
@@ -343,7 +344,7 @@ def test_non_finite_reprojection_is_refused_naming_the_region() -> None:
     from shapely.geometry import box
 
     from cookie.errors import DataError
-    from cookie.io.readers import to_crs
+    from cookie.sources.readers import to_crs
 
     gdf = gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1), box(380000, 6670000, 380100, 6670100)],
                            crs=4326, index=pd.Index(["a", "far"], name="region_id"))
@@ -369,7 +370,7 @@ def test_region_repaired_into_lines_is_refused(tmp_path: Path) -> None:
            "MultiLineString" in error_line(res.output)
     regions.drop(index=3).to_file(root / "regions.gpkg", driver="GPKG")
     from cookie.config import load_config
-    from cookie.regions import load_regions
+    from cookie.sources.regions import load_regions
 
     got = load_regions(load_config(config))
     assert got.geometry.loc["r5"].geom_type == "Polygon"
@@ -420,7 +421,8 @@ def test_blown_up_fold_is_warned_and_marked_in_the_report(
 
 
 def test_huge_scores_are_rounded_and_r2_original_is_explained() -> None:
-    from cookie.evaluation.evaluate import EvaluationReport, _fmt
+    from cookie.evaluation.report import EvaluationReport
+    from cookie.evaluation.report import fmt as _fmt
 
     assert _fmt(-1.234567e200, float("nan")) == "-1.23e+200"
     assert _fmt(0.12345, 0.01) == "0.123 ± 0.010"

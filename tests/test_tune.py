@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cookie.apps import tune as T
 from cookie.cli import app
-from cookie.dataset import load_dataset
-from cookie.evaluation import tuning as T
+from cookie.dataset.dataset import load_dataset
 from tests.synthetic import make_dataset
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from cookie.io.validity import is_valid, simple_rings
+from cookie.sources.validity import is_valid, simple_rings
 
 SHAPES = [
     box(0, 0, 10, 5),                                           # valid quad

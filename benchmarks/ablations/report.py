@@ -13,8 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from cookie.ablations import dependence_lines, markdown_table, plot_experiment, summarize
-from cookie.experiments import read_grid
+from cookie.apps.experiments import dependence_lines, markdown_table, plot_experiment, summarize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seedruns import read_grid  # noqa: E402 - benchmarks/seedruns.py
 
 HERE = Path(__file__).parent
 CONFIGS = {"manhattan180": "benchmarks/manhattan180/manhattan180.toml",

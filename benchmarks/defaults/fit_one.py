@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from common import literature_r2, manhattan
 
-from cookie.embedder import CookieEmbedder
+from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 method = sys.argv[1]
@@ -25,7 +25,7 @@ settings = {k: ast.literal_eval(v) for k, v in
             (kv.split("=") for kv in (sys.argv[2].split(",") if len(sys.argv) > 2 else []))}
 ds = manhattan()
 start = time.time()
-model = CookieEmbedder(name=method, seed=0, **settings).fit(ds)
+model = CookieEmbedder.from_config(ds.config, name=method, seed=0, **settings).fit(ds)
 z = model.transform(ds).to_numpy()
 if len(sys.argv) > 3:
     Path("runs/defaults").mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,11 @@ import sys
 import numpy as np
 from common import manhattan
 
-from cookie.embedder import CookieEmbedder
+from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 ds = manhattan()
-z = CookieEmbedder(name=sys.argv[1], seed=0, epochs=20).fit(ds).transform(ds).to_numpy()
+model = CookieEmbedder.from_config(ds.config, name=sys.argv[1], seed=0, epochs=20)
+z = model.fit(ds).transform(ds).to_numpy()
 np.save(sys.argv[2], z)
 print(sys.argv[1], z.shape)

@@ -3,12 +3,12 @@
     python benchmarks/grid/run.py --frozen-root FROZEN --out results.jsonl --plan methods \
         [--seeds 5] [--workers 14] [--gpu] [--deadline 480]
 
-Datasets are read from frozen, already featurized copies (`cookie.frozen.save_frozen`), so
+Datasets are read from frozen, already featurized copies (`cookie.dataset.frozen.save_frozen`), so
 this runs on any machine with the Python packages, without the raw layers. One JSON line per
 finished job is appended to --out (so a run cut short keeps what it finished). Plans:
 - `methods`: every method of the comparison, fast probes (ridge with internal alpha search,
   logistic regression, k-means) plus the literature protocol where the benchmark has one;
-- `ablations`: the cells of `cookie experiment alpha|dropout|augment` (see cookie.ablations).
+- `ablations`: the cells of `cookie experiment alpha|dropout|augment` (see cookie.apps.experiments).
 Summaries are written by benchmarks/methods/report.py and benchmarks/ablations/report.py.
 """
 
@@ -28,8 +28,8 @@ _CACHE: dict = {}
 
 
 def plan_jobs(plan: str, frozen_root: Path, seeds: int) -> list[dict]:
-    from cookie.ablations import experiment_cells
-    from cookie.frozen import load_frozen
+    from cookie.apps.experiments import experiment_cells
+    from cookie.dataset.frozen import load_frozen
 
     jobs = []
     if plan == "methods":
@@ -57,8 +57,8 @@ def plan_jobs(plan: str, frozen_root: Path, seeds: int) -> list[dict]:
 
 
 def _dataset(frozen_root: Path, name: str):
-    from cookie.dataset import RegionDataset
-    from cookie.frozen import load_frozen
+    from cookie.dataset.dataset import RegionDataset
+    from cookie.dataset.frozen import load_frozen
 
     if name not in _CACHE:
         ds = load_frozen(frozen_root / name)
@@ -81,8 +81,8 @@ def _run_job(job: dict, frozen_root: str, gpu: bool) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from cookie.embedder import CookieEmbedder
     from cookie.evaluation.evaluate import evaluate_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     ds = _dataset(Path(frozen_root), job["dataset"])
     train = ds.select_views(job["views"]) if job["views"] else ds
@@ -91,13 +91,13 @@ def _run_job(job: dict, frozen_root: str, gpu: bool) -> dict:
     start = time.perf_counter()
     params = {**job["overrides"], "name": job["method"], "seed": job["seed"]}
     try:
-        model = CookieEmbedder(**params, **accel).fit(train)
+        model = CookieEmbedder.from_config(train.config, **params, **accel).fit(train)
     except Exception:  # noqa: BLE001 - no usable GPU in this worker: train on the CPU
         if not accel:
             raise
         accel = {}
         start = time.perf_counter()
-        model = CookieEmbedder(**params).fit(train)
+        model = CookieEmbedder.from_config(train.config, **params).fit(train)
     fit_s = time.perf_counter() - start
     emb = model.transform(train, drop_views=tuple(job["drop"]))
     table = evaluate_dataset(emb, ds, f"{job['label']} seed {job['seed']}").table

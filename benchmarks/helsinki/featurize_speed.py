@@ -30,7 +30,7 @@ import cookie.features.points
 import cookie.features.polygons  # noqa: F401 - imported up front, like geopandas for the overlay
 from cookie.config import FootprintsView, LinesView, PointsView, PolygonsView
 from cookie.features import default_workers, featurize, featurize_all, gc_paused
-from cookie.io.readers import read_vector
+from cookie.sources.readers import read_vector
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "helsinki"
@@ -129,13 +129,14 @@ def median_runs(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def replicate(src: Path, dst: Path, copies: int) -> dict[str, int]:
     """Write `copies` translated copies of every layer in one row (cells get suffixed ids)."""
-    from cookie.experiments import replicate_layers
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from seedruns import replicate_layers
 
     return replicate_layers(src, dst, LAYERS, copies, SHIFT_M)
 
 
 def machine() -> str:
-    from cookie.experiments import machine_description
+    from cookie.io.outputs import machine_description
 
     return machine_description()
 

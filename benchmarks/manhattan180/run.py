@@ -16,10 +16,12 @@ from datetime import date
 from pathlib import Path
 
 from cookie.config import load_config
-from cookie.dataset import load_dataset
+from cookie.dataset.dataset import load_dataset
 from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
-from cookie.experiments import fmt, machine_description, pick, run_seeds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seedruns import fmt, machine_description, pick, run_seeds  # noqa: E402 - benchmarks/seedruns.py
 
 HERE = Path(__file__).parent
 PUBLISHED = {  # HAFusion, ICDE 2024, NYC column (literature protocol, see the data README)

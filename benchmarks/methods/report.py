@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from cookie.evaluation.plots import plot_method_bars
-from cookie.experiments import fmt, read_grid
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seedruns import fmt, read_grid  # noqa: E402 - benchmarks/seedruns.py
 
 ORDER = ["raw", "intra", "shared_pairwise", "cookie_no_pretrain", "cookie_shared_only",
          "cookie_unique_only", "cookie", "gfactorcl"]
@@ -41,10 +43,11 @@ def costs(frozen_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
     """(trainable parameters, FLOPs of one training step) per learned method."""
     import torch
 
+    from cookie.apps.profile import measure
     from cookie.config import MethodConfig
-    from cookie.frozen import load_frozen
-    from cookie.methods.data import RegionTensors, ViewSpec
-    from cookie.profiling import measure
+    from cookie.dataset.frozen import load_frozen
+    from cookie.features.view import ViewSpec
+    from cookie.training.data import RegionTensors
 
     ds = load_frozen(frozen_root / dataset)
     specs = [ViewSpec.from_view(v) for v in ds.views.values()]

@@ -16,9 +16,11 @@ from datetime import date
 from pathlib import Path
 
 from cookie.config import load_config
-from cookie.dataset import load_dataset
+from cookie.dataset.dataset import load_dataset
 from cookie.evaluation.plots import plot_embedding_map, plot_predictions_map
-from cookie.experiments import budget_text, machine_description, method_table, run_seeds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seedruns import budget_text, machine_description, method_table, run_seeds  # noqa: E402 - benchmarks/seedruns.py
 
 HERE = Path(__file__).parent
 RUNS = [("olinda_population.toml", "density", "log1p population density, all 6 bands", 0.522),
@@ -30,7 +32,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=HERE.parent / "results")
     ap.add_argument("--frozen", type=Path, default=None,
-                    help="read already featurized datasets (cookie.frozen) from this folder")
+                    help="read already featurized datasets (cookie.dataset.frozen) from "
+                         "this folder")
     ap.add_argument("--accelerator", default=None, help="cpu, gpu (default: the config's)")
     args = ap.parse_args()
     overrides = {"accelerator": args.accelerator} if args.accelerator else {}
@@ -42,7 +45,7 @@ def main() -> None:
              f"Command: `{command}`  ", f"Machine: {machine_description()}  ", ""]
     for config, task, text, floor in RUNS:
         if args.frozen:
-            from cookie.frozen import load_frozen
+            from cookie.dataset.frozen import load_frozen
 
             ds = load_frozen(args.frozen / config.removesuffix(".toml"))
         else:

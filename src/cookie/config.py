@@ -6,6 +6,7 @@ Paths inside a config are relative to the config file. Configs are parsed, never
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from cookie.constants import REGION_INDEX
 from cookie.errors import ConfigError
+from cookie.methods.registry import get_method, method_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -123,7 +126,7 @@ class TableView(ViewBase):
     """Per-region feature columns keyed by region id (Parquet or CSV)."""
 
     kind: Literal["table"]
-    id_column: str = "region_id"
+    id_column: str = REGION_INDEX
     columns: list[str] | None = Field(None, description="column names or glob patterns")
     transform: Literal["none", "log1p"] = "none"
 
@@ -222,30 +225,6 @@ class TaskConfig(Strict):
 
 
 # ---------------------------------------------------------------- method and evaluation
-METHODS = (
-    "cookie",
-    "cookie_paper",
-    "gfactorcl",
-    "raw",
-    "intra",
-    "shared_pairwise",
-    "cookie_no_pretrain",
-    "cookie_shared_only",
-    "cookie_unique_only",
-)
-#: blocks each method splits `embedding_dim` into, as a function of the number of views M
-#: (the `block_sizes` calls of `cookie.methods`; `tests/test_trust_crashes.py` checks they agree)
-EMBEDDING_BLOCKS = {
-    "cookie": lambda m: m + m * (m - 1) // 2,
-    "cookie_paper": lambda m: m + m * (m - 1) // 2,
-    "cookie_no_pretrain": lambda m: m + m * (m - 1) // 2,
-    "cookie_shared_only": lambda m: m * (m - 1) // 2,
-    "cookie_unique_only": lambda m: m,
-    "shared_pairwise": lambda m: m,
-    "gfactorcl": lambda m: 2**m - 1,
-}
-#: methods that run on a single view (every other one contrasts views)
-SINGLE_VIEW_METHODS = ("raw",)
 #: probe names of the evaluation (`cookie.evaluation.probes`), by task type
 REGRESSION_PROBES = ("ridge_cv", "random_forest")
 CLASSIFICATION_PROBES = ("logistic", "random_forest")
@@ -255,7 +234,8 @@ PROBES = tuple(dict.fromkeys(REGRESSION_PROBES + CLASSIFICATION_PROBES))
 class MethodConfig(Strict):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # alpha = inf diverges
 
-    name: Literal[METHODS] = "cookie"  # type: ignore[valid-type]
+    name: str = Field("cookie", description="a method of `cookie.methods.registry` "
+                      "(`cookie methods` lists them)")
     embedding_dim: int = Field(512, ge=2, description="total size of the concatenated embedding")
     hidden_dim: int = Field(256, ge=4)
     encoder_dim: int = Field(128, ge=4, description="encoder output size per view")
@@ -294,6 +274,13 @@ class MethodConfig(Strict):
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in method_names():
+            raise ValueError(f"unknown method {value!r} (known: {', '.join(method_names())})")
+        return value
 
     @field_validator("batch_size")
     @classmethod
@@ -347,8 +334,9 @@ class DatasetConfig(Strict):
             raise ValueError("duplicate task names")
         probes = self.evaluation.probes
         for task in self.tasks if probes is not None else ():
-            known = {"regression": REGRESSION_PROBES,
-                     "classification": CLASSIFICATION_PROBES}.get(task.type, probes)
+            assert probes is not None
+            known: Sequence[str] = {"regression": REGRESSION_PROBES,
+                                    "classification": CLASSIFICATION_PROBES}.get(task.type, probes)
             if not set(probes) & set(known):
                 raise ValueError(f"evaluation.probes {probes} has no probe for {task.type} "
                                  f"task {task.name!r} (use {' or '.join(known)})")
@@ -363,18 +351,20 @@ class DatasetConfig(Strict):
 
 def check_method_name(name: Any, where: str) -> None:
     """A one-line ConfigError naming ``where`` (the config key, or the option the name came
-    from) when ``name`` is not a method of `METHODS`; None passes (no name given)."""
-    if name is not None and name not in METHODS:
-        raise ConfigError(f"{where}: unknown method {name!r} (known: {', '.join(METHODS)}; "
+    from) when ``name`` is not a registered method; None passes (no name given)."""
+    if name is not None and name not in method_names():
+        raise ConfigError(f"{where}: unknown method {name!r} (known: {', '.join(method_names())}; "
                           "`cookie methods` says what each trains)")
 
 
 def method_problem(method: MethodConfig, n_views: int) -> str | None:
     """Why `method` cannot run on `n_views` views (None when it can)."""
-    if n_views < 2 and method.name not in SINGLE_VIEW_METHODS:
-        return (f"method {method.name!r} contrasts views and needs at least two, the config "
+    entry = get_method(method.name)
+    if n_views < entry.min_views:
+        least = {2: "two", 3: "three"}.get(entry.min_views, str(entry.min_views))
+        return (f"method {method.name!r} contrasts views and needs at least {least}, the config "
                 f"has {n_views} (use method 'raw' or add a view)")
-    blocks = EMBEDDING_BLOCKS.get(method.name, lambda m: 1)(n_views)
+    blocks = entry.needs_blocks(n_views)
     if method.embedding_dim < blocks:
         return (f"method.embedding_dim {method.embedding_dim} is too small: {method.name!r} "
                 f"with {n_views} views splits it into {blocks} blocks (need at least {blocks})")

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -16,243 +12,29 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from cookie.config import EvaluationConfig, TaskConfig
+from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.evaluation import protocols as P
 from cookie.evaluation.probes import N_TREES
-from cookie.io.atomic import atomic_file
-from cookie.io.readers import as_region_ids
-from cookie.labels import task_target
+from cookie.evaluation.report import (
+    COLUMNS,
+    EvaluationReport,
+    PredKey,
+    _plain,
+    _std,
+    fmt_number,
+)
+from cookie.sources.labels import task_target
+from cookie.sources.readers import as_region_ids
 
 if TYPE_CHECKING:
-    from cookie.dataset import RegionDataset
+    from cookie.dataset.dataset import RegionDataset
 
 log = logging.getLogger(__name__)
-
-COLUMNS = ["task", "task_type", "protocol", "probe", "metric", "mean", "std", "n_regions",
-           "n_folds", "n_repeats", "n_flagged"]
-KEY_COLUMNS = ["task", "task_type", "protocol", "probe", "metric"]
-METRIC_ORDER = {
-    "regression": ["r2", "mae", "rmse", "r2_original"],
-    "classification": ["accuracy", "macro_f1"],
-    "clustering": ["nmi", "ari"],
-}
-MAIN_METRIC = {"regression": "r2", "classification": "accuracy", "clustering": "nmi"}
-REGRESSION_PROTOCOLS = ("literature", "robust", "spatial")
-PROTOCOL_ORDER = ["literature", "robust", "spatial", "stratified", "clustering"]
-TYPE_ORDER = ["regression", "classification", "clustering"]
 
 BLAS_THREADS = 1
 
 Progress = Callable[[str], None]
-PredKey = tuple[str, ...]
-
-
-def _std(values: Sequence[float]) -> float:
-    """Sample standard deviation; NaN for a single value (no spread was measured)."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-
-
-def fmt_number(value: float, digits: int = 3) -> str:
-    """``digits`` decimals, or ``digits`` significant digits beyond 1e4 (a blown-up score is
-    '-1.5e+200', not 200 digits)."""
-    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.{digits}g}"
-
-
-def _fmt(mean: float, std: float, digits: int = 3) -> str:
-    if mean is None or pd.isna(mean):
-        return "n/a"
-    if std is None or pd.isna(std):
-        return fmt_number(mean, digits)
-    return f"{fmt_number(mean, digits)} ± {fmt_number(std, digits)}"
-
-
-FLAG_NOTE = ("(!) some folds predicted outside the training targets' range widened by its "
-             "span on each side; those predictions were clipped to it (see the warnings)")
-R2_ORIGINAL_NOTE = ("r2_original: R2 on the label's original scale, of expm1(prediction) "
-                    "against expm1(target), for tasks trained and scored on log1p(label)")
-
-
-def _id_columns(table: pd.DataFrame) -> list[str]:
-    """Extra identifying columns (e.g. ``method``, ``seed``) that precede the standard ones."""
-    return [c for c in table.columns if c not in COLUMNS and c not in ("n_seeds", "within_std")]
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (for readable messages)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def jsonable(value: Any) -> Any:
-    """Nested dicts / lists of numpy scalars, paths and non-finite floats as JSON values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-@dataclass
-class EvaluationReport:
-    """Scores as a tidy long table plus every out-of-fold prediction.
-
-    ``table`` has one row per (task, protocol, probe, metric) with the mean and std over
-    repeats (NaN std where a protocol gives a single score). ``predictions`` maps
-    ``(task, protocol, probe)`` to a frame indexed by region id with columns
-    ``repeat, fold, y_true, y_pred`` (one row per region and repeat).
-    """
-
-    table: pd.DataFrame
-    predictions: dict[PredKey, pd.DataFrame] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    # ------------------------------------------------------------ access
-    def score(self, task: str, protocol: str, probe: str, metric: str) -> tuple[float, float]:
-        """(mean, std) of one metric."""
-        t = self.table
-        row = t[(t.task == task) & (t.protocol == protocol) & (t.probe == probe)
-                & (t.metric == metric)]
-        if len(row) != 1:
-            raise KeyError(f"no unique score for {(task, protocol, probe, metric)}")
-        return float(row["mean"].iloc[0]), float(row["std"].iloc[0])
-
-    def oof(self, task: str, protocol: str, probe: str) -> pd.DataFrame:
-        """Per-region ``y_true, y_pred``: the mean over repeats for regression, the first
-        repeat (or k-means seed) otherwise."""
-        frame = self.predictions[(task, protocol, probe)]
-        if protocol in REGRESSION_PROTOCOLS:
-            g = frame.groupby(level=0, sort=False)
-            return pd.DataFrame({"y_true": g["y_true"].first(), "y_pred": g["y_pred"].mean()})
-        first = frame[frame["repeat"] == frame["repeat"].min()]
-        return first[["y_true", "y_pred"]].copy()
-
-    # ------------------------------------------------------------ output
-    def to_dict(self) -> dict[str, Any]:
-        preds = []
-        for key, frame in self.predictions.items():
-            preds.append({"key": list(key), "region_id": frame.index.tolist(),
-                          **{c: frame[c].tolist() for c in frame.columns}})
-        return jsonable({"meta": self.meta, "table": self.table.to_dict(orient="records"),
-                          "predictions": preds})
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write scores, predictions and meta as JSON (atomically)."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        with atomic_file(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        return path
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> EvaluationReport:
-        """Read a report written by :meth:`to_json`."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        table = pd.DataFrame.from_records(data["table"])
-        for col in ("mean", "std"):
-            if col in table:
-                table[col] = table[col].astype(float)
-        preds = {}
-        for item in data.get("predictions", []):
-            key = tuple(item.pop("key"))
-            ids = item.pop("region_id")
-            preds[key] = pd.DataFrame(item, index=pd.Index(ids, name="region_id"))
-        return cls(table, preds, data.get("meta", {}))
-
-    def to_markdown(self) -> str:
-        """One Markdown table per task type; cells are ``mean ± std``."""
-        t = self.table
-        if t.empty:
-            return "_no scores_\n"
-        ids = _id_columns(t)
-        parts, notes = [], set()
-        for ttype in [x for x in TYPE_ORDER if x in set(t.task_type)]:
-            sub = t[t.task_type == ttype]
-            metrics = [m for m in METRIC_ORDER[ttype] if m in set(sub.metric)]
-            metrics += sorted(set(sub.metric) - set(metrics))
-            head = ids + ["task", "protocol", "probe"] + metrics + ["n"]
-            lines = [f"### {ttype.capitalize()}", "", "| " + " | ".join(head) + " |",
-                     "|" + "---|" * len(head)]
-            group_cols = ids + ["task", "protocol", "probe"]
-            for keys, g in sub.groupby(group_cols, sort=False):
-                cells = [str(k) for k in (keys if isinstance(keys, tuple) else (keys,))]
-                if "n_flagged" in g and (g["n_flagged"].fillna(0) > 0).any():
-                    cells[-1] += " (!)"
-                    notes.add(FLAG_NOTE)
-                if "r2_original" in set(g.metric):
-                    notes.add(R2_ORIGINAL_NOTE)
-                by_metric = g.set_index("metric")
-                for m in metrics:
-                    cells.append(_fmt(by_metric.at[m, "mean"], by_metric.at[m, "std"])
-                                 if m in by_metric.index else "")
-                cells.append(str(int(g["n_regions"].iloc[0])))
-                lines.append("| " + " | ".join(cells) + " |")
-            parts.append("\n".join(lines))
-        parts += sorted(notes)
-        if self.meta.get("baseline"):  # first: the embedding next to the raw views, in words
-            from cookie.evaluation.baseline import baseline_markdown
-
-            parts.insert(0, baseline_markdown(self.meta["baseline"]).rstrip("\n")
-                         + "\n\n## All scores of the embedding")
-        return "\n\n".join(parts) + "\n"
-
-    def summary_table(self) -> pd.DataFrame:
-        """Compact frame: rows task (with its main metric), columns ``protocol/probe``,
-        cells ``mean ± std`` of the main metric (R2, accuracy, NMI)."""
-        t = self.table
-        if t.empty:
-            return pd.DataFrame()
-        main = t[t.metric == t.task_type.map(MAIN_METRIC)].copy()
-        main["column"] = main.protocol + "/" + main.probe
-        main["cell"] = [_fmt(m, s) for m, s in zip(main["mean"], main["std"], strict=True)]
-        index = _id_columns(t) + ["task", "metric"]
-        wide = main.pivot_table(index=index, columns="column", values="cell", aggfunc="first",
-                                sort=False)
-        order = sorted(wide.columns, key=lambda c: (
-            PROTOCOL_ORDER.index(c.split("/")[0]) if c.split("/")[0] in PROTOCOL_ORDER else 99,
-            c))
-        wide = wide[order].fillna("")
-        wide.columns.name = None
-        return wide
-
-
-# ---------------------------------------------------------------- combining reports
-def combine_reports(reports: dict[str, EvaluationReport], key: str = "method"
-                    ) -> EvaluationReport:
-    """One report from several (e.g. per method or per seed) with a ``key`` column first;
-    prediction keys become ``(name, task, protocol, probe)``."""
-    tables, preds, meta = [], {}, {}
-    for name, rep in reports.items():
-        t = rep.table.copy()
-        t.insert(0, key, name)
-        tables.append(t)
-        preds.update({(str(name), *k): v for k, v in rep.predictions.items()})
-        meta[str(name)] = rep.meta
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-        columns=[key, *COLUMNS])
-    return EvaluationReport(table, preds, {key: meta})
-
-
-def aggregate_seeds(reports_per_seed: list[EvaluationReport]) -> pd.DataFrame:
-    """Mean and std across seeds of each (task, protocol, probe, metric) mean.
-
-    Columns: the identifying columns, ``mean``, ``std`` (across seeds, ddof=1),
-    ``n_seeds``, ``within_std`` (mean of the per-seed std over repeats) and ``n_regions``.
-    """
-    if not reports_per_seed:
-        raise ValueError("no reports to aggregate")
-    tables = [r.table.assign(_seed=i) for i, r in enumerate(reports_per_seed)]
-    t = pd.concat(tables, ignore_index=True)
-    keys = [c for c in _id_columns(t) if c != "_seed"] + KEY_COLUMNS
-    g = t.groupby(keys, sort=False)
-    out = g.agg(mean=("mean", "mean"), std=("mean", lambda s: _std(list(s))),
-                n_seeds=("_seed", "nunique"), within_std=("std", "mean"),
-                n_regions=("n_regions", "first")).reset_index()
-    return out
 
 
 # ---------------------------------------------------------------- evaluation
@@ -283,7 +65,7 @@ def _align_index(emb: pd.DataFrame, index: pd.Index, source: str) -> pd.DataFram
     if emb.index.dtype == index.dtype:
         return emb
     emb = emb.copy()
-    emb.index = as_region_ids(emb.index, index, source, str(emb.index.name or "region_id"))
+    emb.index = as_region_ids(emb.index, index, source, str(emb.index.name or REGION_INDEX))
     return emb
 
 
@@ -363,10 +145,10 @@ def _evaluate(embeddings: pd.DataFrame, labels: pd.DataFrame, regions: gpd.GeoDa
                          "n_repeats": res.n_repeats, "n_flagged": len(res.flagged)})
         frame = res.predictions.drop(columns="row")
         frame.index = ids[res.predictions["row"].to_numpy()]
-        frame.index.name = "region_id"
+        frame.index.name = REGION_INDEX
         preds[(task.name, res.protocol, res.probe)] = frame
 
-    def chosen(known) -> list[str] | None:
+    def chosen(known: Any) -> list[str] | None:
         if cfg.probes is None:
             return None
         picked = [p for p in cfg.probes if p in known]

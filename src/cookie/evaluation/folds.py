@@ -6,6 +6,8 @@ belong to repeat ``r`` (see :func:`by_repeat`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold
@@ -20,7 +22,7 @@ def _check_k(n: int, k: int) -> None:
         raise ValueError(f"cannot make {k} folds of {n} samples")
 
 
-def _as_int(folds) -> list[Fold]:
+def _as_int(folds: Any) -> list[Fold]:
     return [(np.asarray(tr, dtype=np.intp), np.asarray(te, dtype=np.intp)) for tr, te in folds]
 
 

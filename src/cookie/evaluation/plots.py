@@ -7,6 +7,7 @@ state, no global backend switch) and written atomically.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +29,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def _aligned(values, regions: gpd.GeoDataFrame, name: str) -> pd.Series:
+def _aligned(values: Any, regions: gpd.GeoDataFrame, name: str) -> pd.Series:
     """Values as a float Series indexed like ``regions`` (NaN where absent)."""
     if isinstance(values, pd.Series):
         return values.astype(float).reindex(regions.index)
@@ -39,7 +40,7 @@ def _aligned(values, regions: gpd.GeoDataFrame, name: str) -> pd.Series:
     return pd.Series(arr, index=regions.index)
 
 
-def _map_axes(fig: Figure, title: str):
+def _map_axes(fig: Figure, title: str) -> Any:
     ax = fig.add_subplot(1, 1, 1)
     ax.set_axis_off()
     ax.set_aspect("equal")
@@ -48,7 +49,7 @@ def _map_axes(fig: Figure, title: str):
     return ax
 
 
-def plot_predictions_map(regions: gpd.GeoDataFrame, y_true, y_pred, path: str | Path,
+def plot_predictions_map(regions: gpd.GeoDataFrame, y_true: Any, y_pred: Any, path: str | Path,
                          title: str = "") -> Path:
     """Choropleth of out-of-fold residuals (prediction - target), diverging around 0.
 

@@ -9,36 +9,82 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import geopandas as gpd
 
 from cookie.errors import ConfigError
-from cookie.views import ViewData
-
-# kind -> "module:function"; each function has signature (view_cfg, regions) -> ViewData,
-# where `regions` is a GeoDataFrame indexed by region id in the dataset's metric CRS.
-FEATURIZERS: dict[str, str] = {
-    "table": "cookie.features.table:featurize_table",
-    "flows": "cookie.features.flows:featurize_flows",
-    "points": "cookie.features.points:featurize_points",
-    "polygons": "cookie.features.polygons:featurize_polygons",
-    "footprints": "cookie.features.footprints:featurize_footprints",
-    "lines": "cookie.features.lines:featurize_lines",
-    "raster": "cookie.features.raster:featurize_raster",
-}
+from cookie.features.view import ViewData
 
 
-def get_featurizer(kind: str) -> Callable[..., ViewData]:
-    if kind not in FEATURIZERS:
-        raise ConfigError(f"unknown view kind {kind!r} (known: {', '.join(FEATURIZERS)})")
-    module, func = FEATURIZERS[kind].split(":")
-    return getattr(importlib.import_module(module), func)
+class Featurizer(Protocol):
+    """A view kind's featurizer: ``(view_cfg, regions) -> ViewData``, where ``regions`` is a
+    GeoDataFrame indexed by region id in the dataset's metric CRS."""
+
+    def __call__(self, cfg: Any, regions: gpd.GeoDataFrame) -> ViewData: ...
 
 
-def featurize(view_cfg, regions: gpd.GeoDataFrame) -> ViewData:
+class TiledFeaturizer(Protocol):
+    """What a vector kind's module offers to be featurized tile by tile (`cookie.features.tiling`):
+    the whole layer read once, its class vocabulary fixed from the whole layer, and the
+    features of some regions from a window of the layer."""
+
+    def load_layer(self, cfg: Any, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame: ...
+
+    def layer_vocabulary(self, cfg: Any, gdf: gpd.GeoDataFrame) -> Any: ...
+
+    def featurize_layer(self, cfg: Any, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,
+                        vocabulary: Any) -> ViewData: ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A registered view kind: the module and function of its featurizer, whether the module
+    is a `TiledFeaturizer`, and whether its tiles need guard regions (kinds that assign a
+    feature to the first region containing it: POIs, road intersections)."""
+
+    name: str
+    module: str
+    function: str
+    tiled: bool = False
+    guarded: bool = False
+
+    def featurizer(self) -> Featurizer:
+        return cast(Featurizer, getattr(importlib.import_module(self.module), self.function))
+
+    def tiled_featurizer(self) -> TiledFeaturizer:
+        if not self.tiled:
+            raise ConfigError(f"view kind {self.name!r} cannot be featurized tile by tile")
+        return cast(TiledFeaturizer, importlib.import_module(self.module))
+
+
+#: the one registry of view kinds (featurizers are imported on first use)
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("table", "cookie.features.table", "featurize_table"),
+    Kind("flows", "cookie.features.flows", "featurize_flows"),
+    Kind("points", "cookie.features.points", "featurize_points", tiled=True, guarded=True),
+    Kind("polygons", "cookie.features.polygons", "featurize_polygons", tiled=True),
+    Kind("footprints", "cookie.features.footprints", "featurize_footprints", tiled=True),
+    Kind("lines", "cookie.features.lines", "featurize_lines", tiled=True, guarded=True),
+    Kind("raster", "cookie.features.raster", "featurize_raster"),
+)}
+
+
+def get_kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown view kind {kind!r} (known: {', '.join(KINDS)})")
+    return KINDS[kind]
+
+
+def get_featurizer(kind: str) -> Featurizer:
+    return get_kind(kind).featurizer()
+
+
+def featurize(view_cfg: Any, regions: gpd.GeoDataFrame) -> ViewData:
     """Featurize one configured view over the regions."""
     return get_featurizer(view_cfg.kind)(view_cfg, regions)
 

@@ -9,6 +9,7 @@ Pairs with a non-convex region (tracts, districts) go through ``shapely.intersec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -91,7 +92,8 @@ def clipped_lengths(lines: np.ndarray, fi: np.ndarray, region_geoms: np.ndarray,
     return _clipped(lines, fi, region_geoms, ri, planes, shapely.length, _convex_line_lengths)
 
 
-def _clipped(geoms, fi, region_geoms, ri, planes, measure, convex_measure) -> np.ndarray:
+def _clipped(geoms: Any, fi: Any, region_geoms: Any, ri: Any, planes: Any, measure: Any,
+             convex_measure: Any) -> np.ndarray:
     """``measure`` of every clipped pair: whole or nothing where the feature's bounding box
     lies inside or outside a convex region, ``convex_measure`` for the convex pairs that cut
     the boundary, shapely intersections for the rest."""

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from cookie.errors import DataError
-from cookie.io.readers import plain_scalar
-from cookie.views import ViewData
+from cookie.features.view import ViewData
+from cookie.sources.readers import plain_scalar
 
 log = logging.getLogger(__name__)
 

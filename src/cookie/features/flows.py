@@ -10,14 +10,14 @@ import pandas as pd
 
 from cookie.config import FlowsView
 from cookie.errors import DataError
-from cookie.io.readers import (
+from cookie.features.view import ViewData
+from cookie.sources.readers import (
     as_region_ids,
     check_finite,
     plain_scalar,
     read_table,
     require_columns,
 )
-from cookie.views import ViewData
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,6 @@ def featurize_flows(cfg: FlowsView, regions: gpd.GeoDataFrame) -> ViewData:
     if cfg.transform == "log1p":
         mat = np.log1p(mat)
     values = np.concatenate([mat, mat.T], axis=1)  # out-flows then in-flows
-    present = values.any(axis=1)
+    present = np.asarray(values.any(axis=1))
     names = [f"out_{r}" for r in regions.index] + [f"in_{r}" for r in regions.index]
     return ViewData(cfg.name, "flows", regions.index, values, present, names)

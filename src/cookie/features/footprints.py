@@ -15,7 +15,8 @@ import shapely
 
 from cookie.config import FootprintsView
 from cookie.features.clip import region_halfplanes
-from cookie.features.polygons import (
+from cookie.features.rasterize import Frames, PolygonEdges, polygon_edges, sample_counts
+from cookie.features.vector import (
     POLYGONAL,
     clipped_pairs,
     log_empty,
@@ -24,8 +25,7 @@ from cookie.features.polygons import (
     safe_div,
     union_area_by_group,
 )
-from cookie.features.rasterize import Frames, PolygonEdges, polygon_edges, sample_counts
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 STAT_NAMES = [
     "count",              # log1p
@@ -118,6 +118,11 @@ def featurize_footprints(cfg: FootprintsView, regions: gpd.GeoDataFrame) -> View
     the stats themselves (N, 7) when ``cfg.image`` is False. Regions without buildings: zeros
     and mask False."""
     return featurize_layer(cfg, regions, load_layer(cfg, regions))
+
+
+def layer_vocabulary(cfg: FootprintsView, gdf: gpd.GeoDataFrame) -> None:
+    """Footprints have no class vocabulary (the `TiledFeaturizer` protocol asks for one)."""
+    return None
 
 
 def featurize_layer(cfg: FootprintsView, regions: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame,

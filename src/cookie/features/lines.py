@@ -19,7 +19,7 @@ import shapely
 
 from cookie.config import LinesView
 from cookie.features.clip import clipped_lengths, region_pairs
-from cookie.features.polygons import (
+from cookie.features.vector import (
     LINEAR,
     ClassVocabulary,
     assign_first,
@@ -30,7 +30,7 @@ from cookie.features.polygons import (
     safe_div,
     single_parts,
 )
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 NODE_TOLERANCE_M = 0.01
 
@@ -62,7 +62,7 @@ def intersection_nodes(segments: np.ndarray, tol: float = NODE_TOLERANCE_M) -> n
 
 def load_layer(cfg: LinesView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
-    return read_layer(cfg, regions, LINEAR, [cfg.class_column])
+    return read_layer(cfg, regions, LINEAR, [c for c in [cfg.class_column] if c])
 
 
 def layer_vocabulary(cfg: LinesView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:

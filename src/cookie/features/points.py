@@ -9,7 +9,7 @@ import numpy as np
 import shapely
 
 from cookie.config import PointsView
-from cookie.features.polygons import (
+from cookie.features.vector import (
     ClassVocabulary,
     assign_first,
     class_vocabulary,
@@ -19,7 +19,7 @@ from cookie.features.polygons import (
     safe_div,
     single_parts,
 )
-from cookie.views import ViewData
+from cookie.features.view import ViewData
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def as_points(geoms: np.ndarray, path: object) -> tuple[np.ndarray, np.ndarray]:
 
 def load_layer(cfg: PointsView, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The view's layer, checked and repaired, in the regions' CRS."""
-    return read_layer(cfg, regions, None, [cfg.class_column])
+    return read_layer(cfg, regions, None, [c for c in [cfg.class_column] if c])
 
 
 def layer_vocabulary(cfg: PointsView, gdf: gpd.GeoDataFrame) -> ClassVocabulary | None:

@@ -134,9 +134,9 @@ def _crossings(edges: PolygonEdges, geom: np.ndarray, grid: np.ndarray, frames: 
 def _winding(flat: np.ndarray, sign: np.ndarray, n_grids: int, s: int) -> np.ndarray:
     """Winding numbers (grids, columns, rows) from the crossings: the column-major layout
     makes the running sum along a row a vector addition of whole columns."""
-    w = np.zeros(n_grids * (s + 1) * s, dtype=np.int32)
-    np.add.at(w, flat, sign)
-    w = w.reshape(n_grids, s + 1, s)
+    flat_w = np.zeros(n_grids * (s + 1) * s, dtype=np.int32)
+    np.add.at(flat_w, flat, sign)
+    w = flat_w.reshape(n_grids, s + 1, s)
     for c in range(1, s):
         w[:, c] += w[:, c - 1]
     return w[:, :s]

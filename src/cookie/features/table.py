@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 
 from cookie.config import TableView
 from cookie.features.common import align_to_regions
-from cookie.io.readers import (
+from cookie.features.view import ViewData
+from cookie.sources.readers import (
     as_region_ids,
     check_finite,
     check_unique_ids,
@@ -15,7 +18,6 @@ from cookie.io.readers import (
     require_columns,
     select_columns,
 )
-from cookie.views import ViewData
 
 
 def featurize_table(cfg: TableView, regions: gpd.GeoDataFrame) -> ViewData:
@@ -34,7 +36,7 @@ def featurize_table(cfg: TableView, regions: gpd.GeoDataFrame) -> ViewData:
     return align_to_regions(cfg.name, "table", feats, regions.index, cfg.path)
 
 
-def raise_negative(path, column) -> None:
+def raise_negative(path: Any, column: Any) -> None:
     from cookie.errors import DataError
 
     raise DataError(f"{path}: column {column!r} has negative values; log1p needs >= 0")

@@ -83,11 +83,14 @@ def _check_file_target(target: Path, overwrite: bool) -> None:
         raise DataError(f"{target}: exists; pass --overwrite to replace it")
 
 
-def _check_inputs_outside(target: Path, inputs: Iterable[str | Path]) -> None:
-    """An output replaces its target as a whole: it must not hold what the run reads."""
+def _check_inputs_outside(target: Path, inputs: Iterable[str | Path | None]) -> None:
+    """An output replaces its target as a whole: it must not hold what the run reads (None:
+    an input without a file, e.g. a config built in code)."""
     if not target.exists():
         return
     for item in inputs:
+        if item is None:
+            continue
         path = resolve_path(item, "input path")
         if path == target or target in path.parents:
             raise DataError(f"{target}: holds {item}, an input of this run; choose another "
@@ -162,7 +165,7 @@ class OutputLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -264,7 +267,8 @@ def _discard(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_dir(target: str | Path, overwrite: bool = False, inputs: Iterable[str | Path] = (),
+def output_dir(target: str | Path, overwrite: bool = False,
+               inputs: Iterable[str | Path | None] = (),
                what: str = "output") -> Iterator[Staging]:
     """Yield a `Staging` whose folder (``.path``, empty, created on first use) becomes
     ``target`` when the block succeeds.
@@ -313,7 +317,7 @@ def _replace_folder(tmp: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def output_files(targets: Sequence[str | Path], overwrite: bool = False,
-                 inputs: Iterable[str | Path] = ()) -> Iterator[list[Path]]:
+                 inputs: Iterable[str | Path | None] = ()) -> Iterator[list[Path]]:
     """Yield one staging path per target file (same suffix; the block writes each), each
     moved onto its target when the block succeeds. Checked at entry like `output_dir`; an
     existing file is replaced only with ``overwrite``, a folder never."""

@@ -6,21 +6,24 @@ import hashlib
 import importlib.metadata
 import json
 import platform
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
-from cookie.io.readers import check_finite, require_file
+from cookie.sources.readers import check_finite, require_file
 
 
 def write_embeddings(embeddings: pd.DataFrame, path: Path,
                      regions: gpd.GeoDataFrame | None = None) -> Path:
     """Parquet keyed by `region_id`; GeoParquet (EPSG:4326 geometry) when regions are given."""
     frame = embeddings.copy()
-    frame.index.name = "region_id"
+    frame.index.name = REGION_INDEX
     if regions is not None:
         geom = regions.geometry.reindex(frame.index).to_crs(4326)
         frame = gpd.GeoDataFrame(frame, geometry=geom.values, crs=4326)
@@ -29,7 +32,7 @@ def write_embeddings(embeddings: pd.DataFrame, path: Path,
     return path
 
 
-def read_embeddings(path: Path, id_columns: tuple[str, ...] = ("region_id",)) -> pd.DataFrame:
+def read_embeddings(path: Path, id_columns: tuple[str, ...] = (REGION_INDEX,)) -> pd.DataFrame:
     """An embeddings table keyed by region id: the first of ``id_columns`` that is a column
     (or the named index) of the file; numeric only. A table with none of them is refused
     rather than keyed by row order."""
@@ -46,7 +49,7 @@ def read_embeddings(path: Path, id_columns: tuple[str, ...] = ("region_id",)) ->
         looked = ", ".join(repr(c) for c in id_columns)
         raise DataError(f"{path}: no region id column (looked for {looked}); name it with "
                         "--id-column")
-    frame = frame.set_index(id_col).rename_axis("region_id")
+    frame = frame.set_index(id_col).rename_axis(REGION_INDEX)
     frame = frame.drop(columns=[c for c in ("geometry",) if c in frame.columns])
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
@@ -105,11 +108,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def data_files(cfg) -> list[Path]:
+def data_files(cfg: Any) -> list[Path]:
     """Every existing file a dataset (or view) config points at, with its sidecars."""
     found: list[Path] = []
 
-    def walk(value) -> None:
+    def walk(value: Any) -> None:
         if isinstance(value, Path) and value.is_file():
             found.extend(f for f in layer_files(value) if f not in found)
         elif isinstance(value, dict):
@@ -123,6 +126,32 @@ def data_files(cfg) -> list[Path]:
     return found
 
 
-def write_json(obj, path: Path) -> None:
+def write_json(obj: Any, path: Path) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str))
+
+
+def machine_description() -> str:
+    """CPU model, core count and OS, for results files."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        cores = "?"
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", GPU {torch.cuda.get_device_name(0)}"
+    except Exception:  # noqa: BLE001 - a description, never a failure
+        pass
+    return f"{cpu}, {cores} cores{gpu}, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"

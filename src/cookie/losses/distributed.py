@@ -12,55 +12,30 @@ DDP then averages parameter gradients over the ranks: encoder parameters get
 ``(1/W) sum_r W dL/dtheta|_r = dL/dtheta`` and critic parameters ``dL/dtheta``: exactly the
 single-process gradient on the global batch (checked in tests/test_distributed.py).
 
-Batch size: ``MethodConfig.batch_size`` is the global batch; each of the W processes loads
-``batch_size // W`` regions per step (see `per_process_batch`). Lightning shards the epoch's
-region order with a `DistributedSampler` (rank r takes every W-th region), so the global
-batches hold the same regions as a single process's batches of ``batch_size``. What stays
-per process: the augmentation draws (seeded by rank), the ``mix`` augmentation (it mixes
-regions of the local batch), and the sampler's padding when W does not divide the regions.
+Batch size: the method's ``batch_size`` is the global batch; each of the W processes loads
+``batch_size // W`` regions per step (`cookie.training.distributed.per_process_batch`).
+Lightning shards the epoch's region order with a `DistributedSampler` (rank r takes every W-th
+region), so the global batches hold the same regions as a single process's batches of
+``batch_size``. What stays per process: the augmentation draws (seeded by rank), the ``mix``
+augmentation (it mixes regions of the local batch), and the sampler's padding when W does not
+divide the regions.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 log = logging.getLogger(__name__)
 
-#: Lightning strategies whose DDP wrapper must tolerate parameters without a gradient: stage 1
-#: leaves the heads unused, and the CLUB-critic step back-propagates into the critics alone.
-_UNUSED_OK = {
-    "ddp": "ddp_find_unused_parameters_true",
-    "ddp_spawn": "ddp_spawn_find_unused_parameters_true",
-    "ddp_fork": "ddp_fork_find_unused_parameters_true",
-    "ddp_notebook": "ddp_notebook_find_unused_parameters_true",
-}
-
-
 def world_size() -> int:
     """Number of processes of the default group (1 when torch.distributed is not in use)."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     return 1
-
-
-def trainer_strategy(name: str) -> str:
-    """The Lightning strategy to use for a configured one (``ddp`` -> ``ddp`` that tolerates
-    unused parameters); other names are returned unchanged."""
-    return _UNUSED_OK.get(name, name)
-
-
-def per_process_batch(batch_size: int, world: int) -> int:
-    """Regions per process and step for a global ``batch_size`` (0 = full batch stays 0: each
-    process then takes its whole shard, and the shards together are the full batch)."""
-    if batch_size <= 0 or world <= 1:
-        return batch_size
-    if batch_size % world:
-        log.warning("batch_size %d is not a multiple of the %d processes; the global batch is "
-                    "%d", batch_size, world, max(1, batch_size // world) * world)
-    return max(1, batch_size // world)
 
 
 def _row_counts(n: int, device: torch.device) -> list[int]:
@@ -82,12 +57,12 @@ def _gather(x: torch.Tensor, counts: list[int]) -> torch.Tensor:
 
 class _GatherRows(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, counts: list[int]) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
         ctx.counts, ctx.rank = counts, dist.get_rank()
         return _gather(x, counts)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         total = grad.contiguous().clone()
         dist.all_reduce(total, op=dist.ReduceOp.SUM)  # every rank's dL_r / d(global batch)
         start = sum(ctx.counts[: ctx.rank])

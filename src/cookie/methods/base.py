@@ -8,24 +8,42 @@ optimizer). `embed` maps clean inputs to the final region embedding.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import combinations
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from cookie.config import AugmentConfig, MethodConfig
-from cookie.losses import infonce_loss
+from cookie.features.view import ViewSpec
+from cookie.losses import club_upper_bound, infonce_loss
 from cookie.losses.distributed import gather_rows
-from cookie.methods.data import ViewSpec
-from cookie.methods.encoders import ViewEncoder
 from cookie.methods.flows import FlowDecoder, flow_matrix, flow_term
+from cookie.methods.settings import MethodSettings
 from cookie.methods.targets import block_target, relational_inputs
-from cookie.models.context import RegionContext, context_rows
-from cookie.models.heads import CRITICS, make_critic
+from cookie.nn.augment import Augmentation
+from cookie.nn.context import RegionContext, context_rows
+from cookie.nn.heads import CRITICS, make_critic
+from cookie.nn.view_encoder import ViewEncoder
 
 Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
 #: batch key of the region positions (into the training tensors) of a batch's rows
 INDEX_KEY = "@index"
+
+
+@dataclass
+class TermCache:
+    """What an objective's `terms` computed and its `critic_terms` reuse for one batch: the
+    encodings of the clean (``e``) and augmented (``e_aug``) inputs, the views' masks, in stage
+    2 the heads of both (``h``, ``h_aug``; each method's own structure, see its `heads`), and
+    the batch itself (for the relational targets)."""
+
+    e: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+    e_aug: dict[str, torch.Tensor] | None = None
+    h: Any = None
+    h_aug: Any = None
+    batch: Batch | None = None
 
 
 def pair_key(a: str, b: str) -> str:
@@ -52,25 +70,37 @@ def nce_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
     return a.new_zeros(()) if scores is None else infonce_loss(scores)
 
 
+def club_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
+              valid: torch.Tensor) -> torch.Tensor:
+    """CLUB upper bound of a critic on the rows valid in both views (zero when fewer than two)."""
+    scores = masked_scores(critic, a, b, valid)
+    return a.new_zeros(()) if scores is None else club_upper_bound(scores)
+
+
 class MultiViewObjective(nn.Module):
     """Base: encoders, intra-view critics and the stage-1 loss."""
 
     #: whether stage 1 (intra-view pretraining) runs before the joint stage
     uses_pretraining = True
 
-    def __init__(self, specs: list[ViewSpec], cfg: MethodConfig,
-                 augments: dict[str, AugmentConfig] | None = None,
-                 encoders: dict[str, str] | None = None) -> None:
+    def __init__(self, specs: list[ViewSpec], cfg: MethodSettings,
+                 augments: dict[str, Augmentation] | None = None,
+                 encoders: dict[str, str] | None = None, proxy: str | None = None,
+                 context: str | None = None) -> None:
         super().__init__()
         if len(specs) < 2:
             raise ValueError("a multi-view method needs at least two views")
         self.specs = specs
         self.cfg = cfg
+        #: the task proxy, ``cfg.proxy`` unless the method fixes it (cookie_paper: augment)
+        self.proxy_kind = proxy or cfg.proxy
+        #: the region context stage, ``cfg.context`` unless the method fixes it (cookie_paper)
+        self.context_kind = context or cfg.context
         self.names = [s.name for s in specs]
         augments = augments or {}
         encoders = encoders or {}
         self.encoders = nn.ModuleDict({
-            s.name: ViewEncoder(s, cfg, augments.get(s.name, AugmentConfig()),
+            s.name: ViewEncoder(s, cfg, augments.get(s.name, Augmentation()),
                                 encoders.get(s.name, "auto"))
             for s in specs
         })
@@ -83,7 +113,7 @@ class MultiViewObjective(nn.Module):
         self.targets: dict[str, torch.Tensor] = {}
         #: per view, the attention across regions after its encoder (`context = "attention"`)
         self.contexts = nn.ModuleDict({
-            s.name: RegionContext(d) for s in specs if cfg.context == "attention"
+            s.name: RegionContext(d) for s in specs if self.context_kind == "attention"
         })
         #: when embedding in chunks, per view the context set's encodings and mask
         #: (`context_from`); None: each batch is its own context
@@ -99,7 +129,7 @@ class MultiViewObjective(nn.Module):
     # ------------------------------------------------------------------ relational proxy
     @property
     def relational(self) -> bool:
-        return self.cfg.proxy == "relational"
+        return self.proxy_kind == "relational"
 
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
         """Blocks that get a relational target: key -> (views, size). None by default."""
@@ -114,9 +144,9 @@ class MultiViewObjective(nn.Module):
         if not self.relational:
             return
         with torch.no_grad():
-            inputs = {}
+            inputs: dict[str, torch.Tensor | None] = {}
             for n in self.names:
-                enc = self.encoders[n]
+                enc = cast(ViewEncoder, self.encoders[n])
                 xn = enc.x_norm(x[n]) if x[n].ndim == 2 else x[n]  # images: their aux stats
                 an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
                 inputs[n] = relational_inputs(xn, an)
@@ -126,7 +156,8 @@ class MultiViewObjective(nn.Module):
                 valid = mask[views[0]].clone()
                 for v in views[1:]:
                     valid &= mask[v]
-                self.targets[key] = block_target([inputs[v] for v in views], valid, k,
+                blocks = [cast(torch.Tensor, inputs[v]) for v in views]
+                self.targets[key] = block_target(blocks, valid, k,
                                                  self.cfg.landmarks, self.cfg.seed)
 
     def target_rows(self, key: str, batch: Batch) -> torch.Tensor | None:
@@ -134,8 +165,8 @@ class MultiViewObjective(nn.Module):
         target = self.targets.get(key)
         if target is None or INDEX_KEY not in batch:
             return None
-        index = batch[INDEX_KEY]
-        return target.to(index.device)[index]  # type: ignore[index]
+        index = cast(torch.Tensor, batch[INDEX_KEY])
+        return target.to(index.device)[index]
 
     def relational_term(self, out: torch.Tensor, key: str, batch: Batch,
                         valid: torch.Tensor) -> torch.Tensor | None:
@@ -215,31 +246,37 @@ class MultiViewObjective(nn.Module):
                 for n in self.names}
 
     # ------------------------------------------------------------------ interface
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         """Encoder-side loss terms and the cache that `critic_terms` reuses."""
         e, e_aug, masks = self.encode(batch, False), self.encode(batch, True), self.masks(batch)
         terms = self.intra_terms(e, e_aug, masks)
         if stage != 1:
             terms.update(self.flow_terms(e, batch, masks))
-        return terms, {"e": e, "e_aug": e_aug, "masks": masks}
+        return terms, TermCache(e, masks, e_aug)
 
-    def terms_with_heads(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
-        """The intra terms; in stage 2 the cache also holds the heads (`self.heads`) of the
-        clean (`h`) and augmented (`h_aug`) encodings, for factorized methods."""
+    def heads(self, e: dict[str, torch.Tensor]) -> Any:
+        """The projection heads of encodings ``e`` (factorized methods define them)."""
+        raise NotImplementedError(f"{type(self).__name__} has no projection heads")
+
+    def terms_with_heads(self, batch: Batch,
+                         stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
+        """The intra terms; in stage 2 the cache also holds the heads (`heads`) of the clean
+        (``h``) and augmented (``h_aug``) encodings, for factorized methods."""
         terms, cache = MultiViewObjective.terms(self, batch, stage)
         if stage != 1:
-            cache.update(h=self.heads(cache["e"]), h_aug=self.heads(cache["e_aug"]))
+            assert cache.e_aug is not None
+            cache.h, cache.h_aug = self.heads(cache.e), self.heads(cache.e_aug)
         return terms, cache
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
         """Stage 1: the intra terms alone; stage 2: alpha * intra + every other term."""
-        intra = sum(v for k, v in terms.items() if k.startswith("intra/"))
+        intra = cast(torch.Tensor, sum(v for k, v in terms.items() if k.startswith("intra/")))
         if stage == 1:
             return intra
         rest = sum(v for k, v in terms.items() if not k.startswith("intra/"))
         return self.cfg.alpha * intra + rest
 
-    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
+    def critic_terms(self, cache: TermCache) -> dict[str, torch.Tensor]:
         """NCE losses that train the CLUB critics on detached inputs (none by default)."""
         return {}
 
@@ -273,4 +310,4 @@ class IntraOnly(MultiViewObjective):
     """Baseline: stage 1 alone; embedding = concatenated encoder outputs."""
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
-        return sum(terms.values())
+        return cast(torch.Tensor, sum(terms.values()))

@@ -20,29 +20,29 @@ terms condition on y: CLUB([s_i, T_ij], [s_j, T_ij]) and NCE([u_i, T_i], [u_j, T
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from cookie.losses import club_upper_bound
-from cookie.methods.base import Batch, MultiViewObjective, masked_scores, nce_term, pair_key
-from cookie.models.heads import block_sizes, make_critic
-
-
-def club_term(critic: nn.Module, a: torch.Tensor, b: torch.Tensor,
-              valid: torch.Tensor) -> torch.Tensor:
-    scores = masked_scores(critic, a, b, valid)
-    return a.new_zeros(()) if scores is None else club_upper_bound(scores)
-
-
-def head(in_dim: int, out_dim: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim))
+from cookie.features.view import ViewSpec
+from cookie.methods.base import (
+    Batch,
+    MultiViewObjective,
+    TermCache,
+    club_term,
+    nce_term,
+    pair_key,
+)
+from cookie.methods.settings import MethodSettings
+from cookie.nn.heads import block_sizes, group, head, make_critic, out_dim
 
 
 class CookieObjective(MultiViewObjective):
     """CooKIE with switches for the ablations (unique / shared parts, pretraining)."""
 
-    def __init__(self, *args, use_unique: bool = True, use_shared: bool = True,
-                 pretrain: bool = True, **kwargs) -> None:
+    def __init__(self, *args: Any, use_unique: bool = True, use_shared: bool = True,
+                 pretrain: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not (use_unique or use_shared):
             raise ValueError("CooKIE needs unique or shared terms")
@@ -63,8 +63,7 @@ class CookieObjective(MultiViewObjective):
                 self.unique_heads[n] = head(d, k)
                 self.unique_nce[n] = critic(k, k)
             for a, b in self.pairs:
-                ka = self.unique_heads[a][-1].out_features
-                kb = self.unique_heads[b][-1].out_features
+                ka, kb = out_dim(self.unique_heads[a]), out_dim(self.unique_heads[b])
                 self.unique_club[pair_key(a, b)] = critic(ka, kb)
                 self.unique_cond[pair_key(a, b)] = critic(2 * ka, 2 * kb)
         self.shared_heads, self.shared_nce, self.shared_club = (
@@ -79,10 +78,11 @@ class CookieObjective(MultiViewObjective):
 
     # ------------------------------------------------------------------ representations
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
-        blocks = {f"unique/{n}": ((n,), h[-1].out_features) for n, h in self.unique_heads.items()}
+        blocks: dict[str, tuple[tuple[str, ...], int]] = {
+            f"unique/{n}": ((n,), out_dim(h)) for n, h in self.unique_heads.items()}
         for a, b in self.pairs if self.use_shared else []:
             key = pair_key(a, b)
-            blocks[f"shared/{key}"] = ((a, b), self.shared_heads[key]["a"][-1].out_features)
+            blocks[f"shared/{key}"] = ((a, b), out_dim(group(self.shared_heads, key)["a"]))
         return blocks
 
     def proxy(self, key: str, batch: Batch, augmented: torch.Tensor) -> torch.Tensor:
@@ -95,15 +95,15 @@ class CookieObjective(MultiViewObjective):
         u = {n: h(e[n]) for n, h in self.unique_heads.items()}
         s = {}
         for a, b in self.pairs if self.use_shared else []:
-            hs = self.shared_heads[pair_key(a, b)]
+            hs = group(self.shared_heads, pair_key(a, b))
             s[pair_key(a, b)] = (hs["a"](e[a]), hs["b"](e[b]))
         return {"u": u, "s": s}
 
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         terms, cache = self.terms_with_heads(batch, stage)
         if stage == 1:
             return terms, cache
-        masks, h, h_aug = cache["masks"], cache["h"], cache["h_aug"]
+        masks, h, h_aug = cache.masks, cache.h, cache.h_aug
         u, u_aug = h["u"], h_aug["u"]
         for n in self.unique_heads:
             rel = self.relational_term(u[n], f"unique/{n}", batch, masks[n])
@@ -130,13 +130,13 @@ class CookieObjective(MultiViewObjective):
                 rel_b = self.relational_term(sb, f"shared/{key}", batch, valid)
                 if rel_a is not None and rel_b is not None:
                     terms[f"shared_rel/{key}"] = rel_a + rel_b
-        cache["batch"] = batch
+        cache.batch = batch
         return terms, cache
 
-    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
-        if "h" not in cache:
+    def critic_terms(self, cache: TermCache) -> dict[str, torch.Tensor]:
+        if cache.h is None:
             return {}
-        h, h_aug, masks = cache["h"], cache["h_aug"], cache["masks"]
+        h, h_aug, masks = cache.h, cache.h_aug, cache.masks
         out = {}
         for a, b in self.pairs:
             key, valid = pair_key(a, b), masks[a] & masks[b]
@@ -145,7 +145,7 @@ class CookieObjective(MultiViewObjective):
                 out[f"critic/unique_club/{key}"] = nce_term(self.unique_club[key], ua, ub, valid)
             if self.use_shared:
                 (sa, sb), (sa2, sb2) = h["s"][key], h_aug["s"][key]
-                batch = cache.get("batch", {})
+                batch = cache.batch or {}
                 ya, yb = (self.proxy(f"shared/{key}", batch, s2) for s2 in (sa2, sb2))
                 out[f"critic/shared_club/{key}"] = nce_term(
                     self.shared_club[key], torch.cat([sa, ya], 1).detach(),
@@ -173,3 +173,30 @@ class CookieObjective(MultiViewObjective):
     @property
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
+
+
+# ---------------------------------------------------------------- registered builders
+def build_cookie(specs: list[ViewSpec], cfg: MethodSettings, **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, **kwargs)
+
+
+def build_cookie_paper(specs: list[ViewSpec], cfg: MethodSettings,
+                       **kwargs: Any) -> CookieObjective:
+    """The paper's CooKIE: augmentations as the task proxy and no region context, whatever the
+    settings say."""
+    return CookieObjective(specs, cfg, proxy="augment", context="none", **kwargs)
+
+
+def build_cookie_no_pretrain(specs: list[ViewSpec], cfg: MethodSettings,
+                             **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, pretrain=False, **kwargs)
+
+
+def build_cookie_shared_only(specs: list[ViewSpec], cfg: MethodSettings,
+                             **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, use_unique=False, **kwargs)
+
+
+def build_cookie_unique_only(specs: list[ViewSpec], cfg: MethodSettings,
+                             **kwargs: Any) -> CookieObjective:
+    return CookieObjective(specs, cfg, use_shared=False, **kwargs)

@@ -25,14 +25,13 @@ shared factor the mean of its member heads, concatenated (total `embedding_dim`)
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
-from cookie.methods.cookie import club_term, head
-from cookie.methods.registry import register
-from cookie.models.heads import block_sizes, make_critic
+from cookie.methods.base import Batch, MultiViewObjective, TermCache, club_term, nce_term, pair_key
+from cookie.nn.heads import block_sizes, group, head, make_critic, out_dim
 
 
 def factor_key(members: tuple[str, ...], rest: tuple[str, ...]) -> str:
@@ -52,7 +51,7 @@ def all_valid(masks: dict[str, torch.Tensor], names: tuple[str, ...] | list[str]
 class GFactorCLObjective(MultiViewObjective):
     """Full factorization: 2^M - M - 1 shared factors and M unique factors."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg, d, m = self.cfg, self.cfg.encoder_dim, len(self.names)
         n_factors = 2 ** m - 1
@@ -93,16 +92,19 @@ class GFactorCLObjective(MultiViewObjective):
 
     # ------------------------------------------------------------------ representations
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
-        blocks = {f"unique/{n}": ((n,), h[-1].out_features) for n, h in self.unique_heads.items()}
+        blocks: dict[str, tuple[tuple[str, ...], int]] = {
+            f"unique/{n}": ((n,), out_dim(h)) for n, h in self.unique_heads.items()}
         for members, rest in self.factors:
             key = factor_key(members, rest)
-            blocks[f"shared/{key}"] = (members, self.shared_heads[key][members[0]][-1].out_features)
+            blocks[f"shared/{key}"] = (members,
+                                       out_dim(group(self.shared_heads, key)[members[0]]))
         return blocks
 
     def heads(self, e: dict[str, torch.Tensor]) -> dict:
         """Unique heads per view; per shared factor, its member heads by view name."""
         u = {n: h(e[n]) for n, h in self.unique_heads.items()}
-        s = {key: {n: h(e[n]) for n, h in hs.items()} for key, hs in self.shared_heads.items()}
+        s = {key: {n: h(e[n]) for n, h in group(self.shared_heads, key).items()}
+             for key in self.shared_heads}
         return {"u": u, "s": s}
 
     @staticmethod
@@ -116,17 +118,18 @@ class GFactorCLObjective(MultiViewObjective):
     def rest_of(self, name: str) -> list[str]:
         return [n for n in self.names if n != name]
 
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         terms, cache = self.terms_with_heads(batch, stage)
         if stage == 1:
             return terms, cache
-        e, e_aug = cache["e"], cache["e_aug"]
-        masks, h, h_aug = cache["masks"], cache["h"], cache["h_aug"]
+        e, e_aug = cache.e, cache.e_aug
+        assert e_aug is not None
+        masks, h, h_aug = cache.masks, cache.h, cache.h_aug
         u, u_aug = h["u"], h_aug["u"]
         for n in self.names:
-            rest = self.rest_of(n)
-            e_r, e_r2 = self.condition(e, rest, u[n]), self.condition(e_aug, rest, u[n])
-            valid = all_valid(masks, [n, *rest])
+            others = self.rest_of(n)
+            e_r, e_r2 = self.condition(e, others, u[n]), self.condition(e_aug, others, u[n])
+            valid = all_valid(masks, [n, *others])
             target = self.target_rows(f"unique/{n}", batch)
             if target is None:
                 terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n],
@@ -150,57 +153,68 @@ class GFactorCLObjective(MultiViewObjective):
                 valid = all_valid(masks, [a, b, *rest])
                 ya, yb = (s_aug[a], s_aug[b]) if target is None else (target, target)
                 terms[f"shared_nce/{key}/{pk}"] = nce_term(
-                    self.shared_nce[key][pk], s[a], s[b], masks[a] & masks[b])
+                    group(self.shared_nce, key)[pk], s[a], s[b], masks[a] & masks[b])
                 terms[f"shared_club/{key}/{pk}"] = club_term(
-                    self.shared_club[key][pk], torch.cat([s[a], e_r, ya], 1),
+                    group(self.shared_club, key)[pk], torch.cat([s[a], e_r, ya], 1),
                     torch.cat([s[b], e_r, yb], 1), valid)
             if target is not None:
                 valid = all_valid(masks, list(members))
                 rels = [self.relational_term(s[n], f"shared/{key}", batch, valid)
                         for n in members]
-                terms[f"shared_rel/{key}"] = sum(r for r in rels if r is not None)
-        cache["batch"] = batch
+                terms[f"shared_rel/{key}"] = cast(torch.Tensor,
+                                                  sum(r for r in rels if r is not None))
+        cache.batch = batch
         return terms, cache
 
-    def critic_terms(self, cache: dict) -> dict[str, torch.Tensor]:
+    def critic_terms(self, cache: TermCache) -> dict[str, torch.Tensor]:
         """NCE on detached inputs for every CLUB critic (the separate critic step)."""
-        if "h" not in cache:
+        if cache.h is None:
             return {}
-        e, h, h_aug, masks = cache["e"], cache["h"], cache["h_aug"], cache["masks"]
+        e, h, h_aug, masks = cache.e, cache.h, cache.h_aug, cache.masks
         out = {}
         for n in self.names:
-            rest = self.rest_of(n)
+            others = self.rest_of(n)
             u = h["u"][n].detach()
             out[f"critic/unique_club/{n}"] = nce_term(
-                self.unique_club[n], u, self.condition(e, rest, u), all_valid(masks, [n, *rest]))
+                self.unique_club[n], u, self.condition(e, others, u),
+                all_valid(masks, [n, *others]))
         for members, rest in self.factors:
             key = factor_key(members, rest)
             s, s_aug = h["s"][key], h_aug["s"][key]
             e_r = self.condition(e, rest, s[members[0]])
-            target = self.target_rows(f"shared/{key}", cache.get("batch", {}))
+            target = self.target_rows(f"shared/{key}", cache.batch or {})
             for a, b in combinations(members, 2):
                 pk = pair_key(a, b)
                 ya, yb = (s_aug[a], s_aug[b]) if target is None else (target, target)
                 out[f"critic/shared_club/{key}/{pk}"] = nce_term(
-                    self.shared_club[key][pk],
+                    group(self.shared_club, key)[pk],
                     torch.cat([s[a], e_r, ya], 1).detach(),
                     torch.cat([s[b], e_r, yb], 1).detach(),
                     all_valid(masks, [a, b, *rest]))
         return out
 
     def club_critics(self) -> list[nn.Module]:
-        shared = [c for group in self.shared_club.values() for c in group.values()]
+        shared = [c for key in self.shared_club for c in group(self.shared_club, key).values()]
         return [*self.unique_club.values(), *shared]
 
     def embed(self, batch: Batch) -> torch.Tensor:
+        """Unique factors and the member-mean of each shared factor, of clean inputs.
+
+        A region missing from a view (mask false) gets zeros for that view's unique factor,
+        and each shared factor is the mean over the member views the region has (zeros when
+        it has none): the meaning of a missing view for every method (docs/method.md).
+        """
         h = self.heads(self.encode(batch, False))
-        parts = [h["u"][n] for n in self.names]
-        parts += [torch.stack(list(s.values())).mean(0) for s in h["s"].values()]
+        masks = {n: batch[n][2].to(torch.float32).unsqueeze(1) for n in self.names}
+        parts = [h["u"][n] * masks[n] for n in self.names]
+        for s in h["s"].values():
+            heads = torch.stack(list(s.values()))
+            weights = torch.stack([masks[n] for n in s])
+            masked = (heads * weights).sum(0) / weights.sum(0).clamp_min(1.0)
+            every = weights.min(0).values.bool()  # rows with every member: the plain mean
+            parts.append(torch.where(every, heads.mean(0), masked))
         return torch.cat(parts, dim=1)
 
     @property
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
-
-
-register("gfactorcl", lambda *a, **k: GFactorCLObjective(*a, **k))

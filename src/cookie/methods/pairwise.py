@@ -11,13 +11,13 @@ default) every head also predicts its view's relational target: + sum_i REL(h_i,
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 
-from cookie.methods.base import Batch, MultiViewObjective, nce_term, pair_key
-from cookie.methods.cookie import head
-from cookie.methods.registry import register
-from cookie.models.heads import block_sizes, make_critic
+from cookie.methods.base import Batch, MultiViewObjective, TermCache, nce_term, pair_key
+from cookie.nn.heads import block_sizes, head, make_critic, out_dim
 
 
 class SharedPairwiseObjective(MultiViewObjective):
@@ -25,7 +25,7 @@ class SharedPairwiseObjective(MultiViewObjective):
 
     uses_pretraining = False
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg, d = self.cfg, self.cfg.encoder_dim
         self.intra_critics = nn.ModuleDict()  # no intra-view term: drop the base critics
@@ -33,15 +33,15 @@ class SharedPairwiseObjective(MultiViewObjective):
         self.view_heads = nn.ModuleDict(
             {n: head(d, k) for n, k in zip(self.names, sizes, strict=True)})
         self.pair_critics = nn.ModuleDict({
-            pair_key(a, b): make_critic(cfg, self.view_heads[a][-1].out_features,
-                                        self.view_heads[b][-1].out_features)
+            pair_key(a, b): make_critic(cfg, out_dim(self.view_heads[a]),
+                                        out_dim(self.view_heads[b]))
             for a, b in self.pairs
         })
 
     def heads(self, e: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {n: h(e[n]) for n, h in self.view_heads.items()}
 
-    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], dict]:
+    def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         e, masks = self.encode(batch, False), self.masks(batch)
         h = self.heads(e)
         terms = {
@@ -54,21 +54,20 @@ class SharedPairwiseObjective(MultiViewObjective):
             if rel is not None:
                 terms[f"view_rel/{n}"] = rel
         terms.update(self.flow_terms(e, batch, masks))
-        return terms, {"e": e, "h": h, "masks": masks}
+        return terms, TermCache(e, masks, h=h)
 
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
-        return {f"view/{n}": ((n,), h[-1].out_features) for n, h in self.view_heads.items()}
+        return {f"view/{n}": ((n,), out_dim(h)) for n, h in self.view_heads.items()}
 
     def total(self, terms: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
-        return sum(terms.values())
+        return cast(torch.Tensor, sum(terms.values()))
 
     def embed(self, batch: Batch) -> torch.Tensor:
+        """The view heads of clean inputs; zeros for a view a region is missing from."""
         h = self.heads(self.encode(batch, False))
-        return torch.cat([h[n] for n in self.names], dim=1)
+        return torch.cat([h[n] * batch[n][2].to(h[n].dtype).unsqueeze(1) for n in self.names],
+                         dim=1)
 
     @property
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
-
-
-register("shared_pairwise", lambda *a, **k: SharedPairwiseObjective(*a, **k))

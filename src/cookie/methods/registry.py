@@ -1,67 +1,118 @@
-"""Build a method's objective by name."""
+"""The one registry of methods: what the config validates `[method] name` against, what
+`cookie methods` lists and what the estimator builds.
+
+Importing this module loads no torch: an entry's builder may be a ``"module:attribute"``
+string, imported when the method is first built. `register` adds a method (a test, a plugin);
+a config that names it is then accepted like a built-in one.
+
+A builder is called as ``build(specs, settings, augments=..., encoders=...)`` with the views'
+`ViewSpec` list, the `MethodSettings` and per-view `Augmentation` / encoder choices, and returns
+an objective (`cookie.methods.base.MultiViewObjective`, trained by `cookie.training`) or, for a
+method with ``trained=False``, a module whose statistics `fit_statistics` sets (``raw``).
+"""
 
 from __future__ import annotations
 
-from cookie.config import AugmentConfig, MethodConfig
-from cookie.methods.base import IntraOnly, MultiViewObjective
-from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+#: blocks the embedding is split into as a function of the number of views M
+Blocks = Callable[[int], int]
 
 
-def _paper(cfg: MethodConfig) -> MethodConfig:
-    """The paper's CooKIE: augmentations as the task proxy and no region context, whatever
-    the config says."""
-    return cfg.model_copy(update={"proxy": "augment", "context": "none"})
+def _pairwise_blocks(m: int) -> int:
+    return m + m * (m - 1) // 2
 
 
-LEARNED_METHODS = {
-    "cookie": lambda *a, **k: CookieObjective(*a, **k),
-    "cookie_paper": lambda specs, cfg, **k: CookieObjective(specs, _paper(cfg), **k),
-    "cookie_no_pretrain": lambda *a, **k: CookieObjective(*a, pretrain=False, **k),
-    "cookie_shared_only": lambda *a, **k: CookieObjective(*a, use_unique=False, **k),
-    "cookie_unique_only": lambda *a, **k: CookieObjective(*a, use_shared=False, **k),
-    "intra": lambda *a, **k: IntraOnly(*a, **k),
-}
+@dataclass(frozen=True)
+class Method:
+    """A registered method: its name, one line on what it trains, its builder, how many
+    blocks it splits `embedding_dim` into for M views (None: the embedding size is not
+    `embedding_dim`), the fewest views it runs on, and whether it is trained."""
+
+    name: str
+    build: Callable[..., Any] | str
+    description: str = ""
+    blocks: Blocks | None = None
+    min_views: int = 2
+    trained: bool = True
+
+    def builder(self) -> Callable[..., Any]:
+        if callable(self.build):
+            return self.build
+        module, attribute = self.build.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def needs_blocks(self, n_views: int) -> int:
+        return self.blocks(n_views) if self.blocks is not None else 1
 
 
-#: what each method of `cookie.config.METHODS` trains, one line each (`cookie methods`)
-DESCRIPTIONS = {
-    "cookie": "CooKIE (the default): intra-view pretraining, then a unique head per view and "
-              "shared heads per pair of views (InfoNCE + CLUB), with the relational task proxy",
-    "cookie_paper": "the paper's CooKIE exactly: as cookie, with augmentations as the task "
-                    "proxy",
-    "gfactorcl": "FactorCL generalized to M views: 2^M - 1 factors (every subset of views), "
-                 "same encoders, critics and budget",
-    "shared_pairwise": "InfoNCE across every pair of views (MVURE / ReMVC style), plus the "
-                       "relational proxy",
-    "intra": "ablation: intra-view pretraining alone; the concatenated encoder outputs",
-    "cookie_no_pretrain": "ablation: cookie without the intra-view pretraining stage",
-    "cookie_shared_only": "ablation: cookie with the shared (pair) heads only",
-    "cookie_unique_only": "ablation: cookie with the unique (per view) heads only",
-    "raw": "no learning: the featurized views, standardized and concatenated",
-}
+_REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, factory) -> None:
-    LEARNED_METHODS[name] = factory
+def register(name: str, build: Callable[..., Any] | str, description: str = "",
+             blocks: Blocks | None = None, min_views: int = 2,
+             trained: bool = True) -> Method:
+    """Add (or replace) a method; returns its entry."""
+    method = Method(name, build, description, blocks, min_views, trained)
+    _REGISTRY[name] = method
+    return method
 
 
-def build_objective(name: str, specs: list[ViewSpec], cfg: MethodConfig,
-                    augments: dict[str, AugmentConfig] | None = None,
-                    encoders: dict[str, str] | None = None) -> MultiViewObjective:
-    _load_optional()
-    if name not in LEARNED_METHODS:
-        raise ValueError(f"unknown learned method {name!r} (known: {', '.join(LEARNED_METHODS)})")
-    return LEARNED_METHODS[name](specs, cfg, augments=augments, encoders=encoders)
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
 
 
-def _load_optional() -> None:
-    """Methods defined in their own modules register themselves on import."""
-    import importlib
+def method_names() -> tuple[str, ...]:
+    """Every registered method, built-in ones first, in registration order."""
+    return tuple(_REGISTRY)
 
-    for module in ("cookie.methods.gfactorcl", "cookie.methods.pairwise"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+
+def get_method(name: str) -> Method:
+    """The registered method ``name`` (KeyError naming the known ones when there is none)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r} (known: {', '.join(_REGISTRY)})") from None
+
+
+def build_objective(name: str, specs: list[Any], cfg: Any, augments: dict[str, Any] | None = None,
+                    encoders: dict[str, str] | None = None) -> Any:
+    """The module of method ``name`` for these views and settings."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r} (known: {', '.join(_REGISTRY)})")
+    return get_method(name).builder()(specs, cfg, augments=augments, encoders=encoders)
+
+
+def descriptions() -> dict[str, str]:
+    """What each method trains, one line each (`cookie methods`)."""
+    return {name: m.description for name, m in _REGISTRY.items()}
+
+
+# ---------------------------------------------------------------- the built-in methods
+register("cookie", "cookie.methods.cookie:build_cookie",
+         "CooKIE (the default): intra-view pretraining, then a unique head per view and shared "
+         "heads per pair of views (InfoNCE + CLUB), with the relational task proxy",
+         _pairwise_blocks)
+register("cookie_paper", "cookie.methods.cookie:build_cookie_paper",
+         "the paper's CooKIE exactly: as cookie, with augmentations as the task proxy",
+         _pairwise_blocks)
+register("gfactorcl", "cookie.methods.gfactorcl:GFactorCLObjective",
+         "FactorCL generalized to M views: 2^M - 1 factors (every subset of views), same "
+         "encoders, critics and budget", lambda m: 2**m - 1)
+register("raw", "cookie.methods.raw:RawViews",
+         "no learning: the featurized views, standardized and concatenated", None,
+         min_views=1, trained=False)
+register("intra", "cookie.methods.base:IntraOnly",
+         "ablation: intra-view pretraining alone; the concatenated encoder outputs")
+register("shared_pairwise", "cookie.methods.pairwise:SharedPairwiseObjective",
+         "InfoNCE across every pair of views (MVURE / ReMVC style), plus the relational proxy",
+         lambda m: m)
+register("cookie_no_pretrain", "cookie.methods.cookie:build_cookie_no_pretrain",
+         "ablation: cookie without the intra-view pretraining stage", _pairwise_blocks)
+register("cookie_shared_only", "cookie.methods.cookie:build_cookie_shared_only",
+         "ablation: cookie with the shared (pair) heads only", lambda m: m * (m - 1) // 2)
+register("cookie_unique_only", "cookie.methods.cookie:build_cookie_unique_only",
+         "ablation: cookie with the unique (per view) heads only", lambda m: m)

@@ -1,1 +1,0 @@
-"""Encoders, heads, critics and augmentations (plain torch)."""

@@ -1,0 +1,1 @@
+"""Networks: per-view encoders, projection heads and critics, augmentations."""
