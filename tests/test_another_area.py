@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from cookie.cli import app
 from cookie.config import load_config
-from cookie.dataset import load_dataset
-from cookie.features.polygons import ClassVocabulary
-from cookie.features.transfer import load_dataset_for_model, vocabulary_from_names
+from cookie.dataset.dataset import load_dataset
+from cookie.dataset.transfer import load_dataset_for_model, vocabulary_from_names
+from cookie.features.vector import ClassVocabulary
 from tests.conftest import shared_dataset
 
 runner = CliRunner()
@@ -119,7 +119,7 @@ def test_embed_the_other_half_with_the_models_vocabularies(tmp_path) -> None:
     assert not set(emb.index) & set(west.index)
 
     # the input normalization is the training half's, stored in the model
-    from cookie.embedder import CookieEmbedder
+    from cookie.training.embedder import CookieEmbedder
 
     model = CookieEmbedder.load(run / "model")
     train = load_dataset(west_cfg, cache_dir=None, with_labels=False).views["stops"]

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from cookie.dataset import load_dataset
-from cookie.embedder import CookieEmbedder
-from cookie.models.context import RegionContext, context_rows
+from cookie.dataset.dataset import load_dataset
+from cookie.nn.context import RegionContext, context_rows
+from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
 

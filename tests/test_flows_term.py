@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cookie.config import MethodConfig
+from cookie.features.view import ViewSpec
 from cookie.methods.base import INDEX_KEY
 from cookie.methods.cookie import CookieObjective
-from cookie.methods.data import ViewSpec
 from cookie.methods.flows import flow_matrix, flow_term
 from cookie.methods.gfactorcl import GFactorCLObjective
 from cookie.methods.pairwise import SharedPairwiseObjective

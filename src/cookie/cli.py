@@ -231,7 +231,7 @@ def embed(
 ) -> None:
     """Embed the regions of a config with a trained model."""
     from cookie.config import load_config
-    from cookie.features.transfer import load_dataset_for_model
+    from cookie.dataset.transfer import load_dataset_for_model
     from cookie.io.atomic import output_dir, output_files
     from cookie.io.outputs import data_files, write_embeddings
     from cookie.training.embedder import CookieEmbedder

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cookie.config import config_from_dict
 from cookie.dataset.dataset import load_dataset
@@ -22,6 +22,8 @@ from cookie.sources.osm import TASK_LAYER, osm_task_config
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from cookie.evaluation.report import EvaluationReport
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +48,13 @@ def demo_config(layers: dict[str, Path], base: Path, size_m: float,
     return cfg
 
 
-def demo_verdict(report) -> str:
+def demo_verdict(report: EvaluationReport) -> str:
     """The demo report's first lines: how much the embedding beats (or not) the raw views
     on building density, in plain words."""
     base = report.meta.get("baseline") or {}
     if not base.get("sentences"):
         return "No raw-views baseline was computed."
-    def pairs(rows) -> str:
+    def pairs(rows: list[dict[str, Any]]) -> str:
         return ", ".join(f"{r['protocol']} {r['probe'].replace('_', ' ')} "
                          f"({100 * r['gain']:+.1f})" for r in rows)
 

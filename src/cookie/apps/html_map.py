@@ -14,6 +14,7 @@ import html
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +24,14 @@ import shapely
 from cookie.evaluation.analysis import UrbanTypes, nearest_neighbours
 from cookie.io.atomic import atomic_file
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from shapely.geometry.base import BaseGeometry
+
+    from cookie.apps.maps import Backdrop
+    from cookie.config import DatasetConfig
+    from cookie.evaluation.report import EvaluationReport
+
 N_NEIGHBOURS = 5
 WIDTH = 1000.0
 
@@ -30,20 +39,20 @@ WIDTH = 1000.0
 class _Projector:
     """Metric coordinates -> SVG pixels (y down), rounded to 0.1 px."""
 
-    def __init__(self, bounds: tuple[float, float, float, float]) -> None:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
         minx, miny, maxx, maxy = bounds
         span = max(maxx - minx, maxy - miny, 1e-9)
         self.minx, self.maxy, self.scale = minx, maxy, WIDTH / span
         self.width = round((maxx - minx) * self.scale, 1)
         self.height = round((maxy - miny) * self.scale, 1)
 
-    def ring(self, coords) -> str:
+    def ring(self, coords: ArrayLike) -> str:
         pts = np.asarray(coords)[:, :2]
         xs = np.round((pts[:, 0] - self.minx) * self.scale, 1)
         ys = np.round((self.maxy - pts[:, 1]) * self.scale, 1)
         return "M" + "L".join(f"{x:g} {y:g}" for x, y in zip(xs, ys, strict=True))
 
-    def path(self, geom) -> str:
+    def path(self, geom: BaseGeometry) -> str:
         parts: list[str] = []
         for g in getattr(geom, "geoms", [geom]):
             if g.is_empty:
@@ -58,7 +67,7 @@ class _Projector:
         return "".join(parts)
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -66,8 +75,8 @@ def _jsonable(value):
     return value
 
 
-def region_values(report, cfg, errors: dict[str, pd.Series] | None,
-                  ids: pd.Index) -> dict[str, pd.Series]:
+def region_values(report: EvaluationReport | None, cfg: DatasetConfig | None,
+                  errors: dict[str, pd.Series] | None, ids: pd.Index) -> dict[str, pd.Series]:
     """Per-region values shown on click: each regression task's observed and predicted value
     (label scale) and error, each other task's observed and predicted class."""
     from cookie.apps.maps import task_errors
@@ -96,9 +105,10 @@ def region_values(report, cfg, errors: dict[str, pd.Series] | None,
 
 
 def map_payload(regions: gpd.GeoDataFrame, embeddings: pd.DataFrame,
-                types: UrbanTypes | None = None, report=None, cfg=None,
-                errors: dict[str, pd.Series] | None = None, backdrop=None,
-                k: int = N_NEIGHBOURS, tolerance: float | None = None) -> dict:
+                types: UrbanTypes | None = None, report: EvaluationReport | None = None,
+                cfg: DatasetConfig | None = None, errors: dict[str, pd.Series] | None = None,
+                backdrop: Backdrop | None = None, k: int = N_NEIGHBOURS,
+                tolerance: float | None = None) -> dict:
     """Everything the page draws, as JSON-ready data (also what the tests check against)."""
     from cookie.apps.maps import pca_rgb
 
@@ -116,7 +126,7 @@ def map_payload(regions: gpd.GeoDataFrame, embeddings: pd.DataFrame,
     values = region_values(report, cfg, errors, emb.index)
     items = []
     for i, rid in enumerate(emb.index):
-        item = {
+        item: dict[str, Any] = {
             "id": str(_jsonable(rid)),
             "d": proj.path(geoms[i]),
             "rgb": "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgb[i]),
@@ -272,8 +282,9 @@ def render_html(payload: dict, title: str = "cookie: regions and their embedding
 
 
 def write_html_map(path: str | Path, regions: gpd.GeoDataFrame, embeddings: pd.DataFrame,
-                   types: UrbanTypes | None = None, report=None, cfg=None,
-                   errors: dict[str, pd.Series] | None = None, backdrop=None,
+                   types: UrbanTypes | None = None, report: EvaluationReport | None = None,
+                   cfg: DatasetConfig | None = None,
+                   errors: dict[str, pd.Series] | None = None, backdrop: Backdrop | None = None,
                    k: int = N_NEIGHBOURS, title: str | None = None) -> Path:
     """Write the interactive map (one .html file, nothing fetched when viewed)."""
     payload = map_payload(regions, embeddings, types, report, cfg, errors, backdrop, k)

@@ -22,6 +22,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +36,13 @@ from matplotlib.patches import Patch, Rectangle
 from cookie.errors import CookieError
 from cookie.evaluation.analysis import UrbanTypes
 from cookie.io.atomic import atomic_file
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from pyproj import CRS
+
+    from cookie.config import DatasetConfig, TaskConfig
+    from cookie.evaluation.report import EvaluationReport
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +70,13 @@ class Backdrop:
     buildings: list[tuple[str, gpd.GeoDataFrame]] = field(default_factory=list)
     roads: list[tuple[str, gpd.GeoDataFrame]] = field(default_factory=list)
 
-    def draw_under(self, ax) -> None:
+    def draw_under(self, ax: Axes) -> None:
         for _, gdf in self.areas:
             gdf.plot(ax=ax, color=AREA_COLOR, edgecolor="none", zorder=1)
         for gdf in self.water:
             gdf.plot(ax=ax, color=WATER_COLOR, edgecolor="none", zorder=1.1)
 
-    def draw_over(self, ax) -> None:
+    def draw_over(self, ax: Axes) -> None:
         for _, gdf in self.buildings:  # the built fabric, seen through the regions' colours
             gdf.plot(ax=ax, color=BUILDING_COLOR, edgecolor="none", alpha=0.3, zorder=3.5)
         for _, gdf in self.roads:
@@ -89,9 +97,9 @@ class Backdrop:
         return out
 
 
-def _read_layer(path: Path, layer: str | None, crs: str | None, target,
+def _read_layer(path: Path, layer: str | None, crs: str | None, target: CRS | None,
                 box: tuple[float, float, float, float]) -> gpd.GeoDataFrame | None:
-    from cookie.io.readers import read_vector
+    from cookie.sources.readers import read_vector
 
     try:
         gdf = read_vector(Path(path), layer, crs)
@@ -105,13 +113,14 @@ def _read_layer(path: Path, layer: str | None, crs: str | None, target,
     return gdf.cx[minx:maxx, miny:maxy]
 
 
-def _margin_box(regions: gpd.GeoDataFrame, frac: float = 0.04) -> tuple[float, ...]:
+def _margin_box(regions: gpd.GeoDataFrame,
+                frac: float = 0.04) -> tuple[float, float, float, float]:
     minx, miny, maxx, maxy = regions.total_bounds
     pad = frac * max(maxx - minx, maxy - miny, 1.0)
     return (minx - pad, miny - pad, maxx + pad, maxy + pad)
 
 
-def load_backdrop(cfg, regions: gpd.GeoDataFrame) -> Backdrop:
+def load_backdrop(cfg: DatasetConfig | None, regions: gpd.GeoDataFrame) -> Backdrop:
     """The backdrop of a dataset config: its line views (roads), polygon views (land use,
     water classes in blue), footprint views (buildings) and the polygon file a grid or H3
     tiling covers; other views (points, rasters, tables, flows) draw nothing."""
@@ -160,7 +169,7 @@ def _nice_length(span_m: float) -> float:
     return 10**exp
 
 
-def _metres_per_unit(crs) -> float | None:
+def _metres_per_unit(crs: CRS | None) -> float | None:
     if crs is None or crs.is_geographic:
         return None
     try:
@@ -169,7 +178,7 @@ def _metres_per_unit(crs) -> float | None:
         return 1.0
 
 
-def add_scale_bar(ax, crs) -> None:
+def add_scale_bar(ax: Axes, crs: CRS | None) -> None:
     """A two-tone bar in the lower left, labelled in m or km (projected CRSs only)."""
     factor = _metres_per_unit(crs)
     if factor is None:
@@ -190,7 +199,7 @@ def add_scale_bar(ax, crs) -> None:
                             "pad": 1})
 
 
-def add_north_arrow(ax) -> None:
+def add_north_arrow(ax: Axes) -> None:
     ax.annotate("N", xy=(0.95, 0.97), xytext=(0.95, 0.87), xycoords="axes fraction",
                 textcoords="axes fraction", ha="center", va="center", fontsize=11,
                 fontweight="bold", zorder=7,
@@ -203,14 +212,14 @@ def missing_patch(label: str = "no value / not evaluated") -> Patch:
                  label=label)
 
 
-def _draw_missing(ax, regions: gpd.GeoDataFrame) -> None:
+def _draw_missing(ax: Axes, regions: gpd.GeoDataFrame) -> None:
     if len(regions):
         regions.plot(ax=ax, facecolor=MISSING_FACE, edgecolor=MISSING_EDGE, hatch=MISSING_HATCH,
                      linewidth=0.3, zorder=2)
 
 
 def _base_axes(regions: gpd.GeoDataFrame, backdrop: Backdrop, title: str,
-               size: tuple[float, float] = (8.0, 8.0)):
+               size: tuple[float, float] = (8.0, 8.0)) -> tuple[Figure, Axes]:
     fig = Figure(figsize=size)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_aspect("equal")
@@ -227,8 +236,8 @@ def _base_axes(regions: gpd.GeoDataFrame, backdrop: Backdrop, title: str,
     return fig, ax
 
 
-def _finish(fig: Figure, ax, regions: gpd.GeoDataFrame, backdrop: Backdrop, handles: list,
-            path: Path, legend_title: str = "", below: bool = False) -> Path:
+def _finish(fig: Figure, ax: Axes, regions: gpd.GeoDataFrame, backdrop: Backdrop,
+            handles: list, path: str | Path, legend_title: str = "", below: bool = False) -> Path:
     backdrop.draw_over(ax)
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -341,14 +350,14 @@ def clusters_map(regions: gpd.GeoDataFrame, types: UrbanTypes, path: str | Path,
                    "whose mean in the type is highest above the average region", below=True)
 
 
-def target_units(task) -> str:
+def target_units(task: TaskConfig) -> str:
     """The units of a task's target, as words: its column or expression, underscores as
     spaces ('buildings_per_km2' -> 'buildings per km2')."""
     return str(task.target).replace("_", " ").strip()
 
 
-def task_errors(report, task, protocol: str | None = None, probe: str | None = None
-                ) -> tuple[pd.Series, str, str]:
+def task_errors(report: EvaluationReport, task: TaskConfig, protocol: str | None = None,
+                probe: str | None = None) -> tuple[pd.Series, str, str]:
     """Per-region out-of-fold prediction - observed value on the label's original scale
     (expm1 of both for a log1p task), and the protocol and probe they come from (default:
     spatial-block, else robust; random forest, else the first probe)."""
@@ -391,7 +400,8 @@ def errors_map(regions: gpd.GeoDataFrame, errors: pd.Series, path: str | Path, u
     return _finish(fig, ax, regions, backdrop, handles, path)
 
 
-def similar_map(regions: gpd.GeoDataFrame, query, similar: pd.DataFrame, path: str | Path,
+def similar_map(regions: gpd.GeoDataFrame, query: object, similar: pd.DataFrame,
+                path: str | Path,
                 backdrop: Backdrop | None = None) -> Path:
     """The query region (black outline, orange) and its most similar regions (shaded by
     rank) over the backdrop; other regions in a light outline."""
@@ -424,7 +434,8 @@ def _slug(name: str) -> str:
 
 
 def write_maps(out: str | Path, regions: gpd.GeoDataFrame, embeddings: pd.DataFrame,
-               report=None, cfg=None, features: dict[str, pd.DataFrame] | None = None,
+               report: EvaluationReport | None = None, cfg: DatasetConfig | None = None,
+               features: dict[str, pd.DataFrame] | None = None,
                seed: int = 0, html: bool = True) -> dict[str, Path]:
     """Every map of a run into ``out``: embedding, urban types, one error map per regression
     task of ``report`` and (``html``) the interactive ``map.html``. ``cfg`` gives the

@@ -17,6 +17,7 @@ from cookie.constants import REGION_INDEX
 from cookie.dataset.dataset import RegionDataset, load_dataset
 from cookie.errors import ConfigError, DataError, Interrupted, TrainingDiverged
 from cookie.evaluation.baseline import evaluate_with_baseline
+from cookie.evaluation.report import EvaluationReport
 from cookie.io.atomic import Staging, output_dir
 from cookie.io.outputs import (
     data_files,
@@ -166,7 +167,8 @@ def _fit(cfg: DatasetConfig, out: Path, staging: Staging | None, ckpt: Path, res
     return summary
 
 
-def write_run_maps(folder: Path, ds: RegionDataset, emb: pd.DataFrame, report,
+def write_run_maps(folder: Path, ds: RegionDataset, emb: pd.DataFrame,
+                   report: EvaluationReport | None,
                    log: Callable[[str], None]) -> None:
     """The run's maps (`cookie.apps.maps.write_maps`); a map that cannot be drawn is a
     warning, never a failed run."""

@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 
 from cookie.errors import DataError
+
+if TYPE_CHECKING:
+    from cookie.config import DatasetConfig
+    from cookie.dataset.dataset import RegionDataset
+    from cookie.evaluation.report import EvaluationReport
 
 EMBEDDINGS = "embeddings.parquet"
 
@@ -18,19 +24,19 @@ EMBEDDINGS = "embeddings.parquet"
 @dataclass
 class Run:
     path: Path
-    cfg: object
+    cfg: DatasetConfig
     regions: gpd.GeoDataFrame
     embeddings: pd.DataFrame
-    report: object | None
+    report: EvaluationReport | None
 
-    def dataset(self, cache_dir: Path | None = None):
+    def dataset(self, cache_dir: Path | None = None) -> RegionDataset:
         """The featurized dataset of the run's config (for the raw view features)."""
-        from cookie.dataset import load_dataset
+        from cookie.dataset.dataset import load_dataset
 
         return load_dataset(self.cfg, cache_dir=cache_dir)
 
 
-def run_config(run: Path):
+def run_config(run: Path) -> DatasetConfig:
     """The run's config: ``config.resolved.json`` (absolute paths, written by `fit`), else
     the ``config.toml`` / ``.yaml`` beside the outputs (the demo's, paths relative to it)."""
     from cookie.config import config_from_dict, load_config
@@ -50,7 +56,7 @@ def load_run(run: str | Path) -> Run:
     """Read a run folder; a DataError naming what is missing when it is not one."""
     from cookie.evaluation.evaluate import EvaluationReport
     from cookie.io.outputs import read_embeddings
-    from cookie.regions import load_regions
+    from cookie.sources.regions import load_regions
 
     run = Path(run)
     if not run.is_dir():
@@ -62,7 +68,7 @@ def load_run(run: str | Path) -> Run:
     regions = load_regions(cfg)
     emb = read_embeddings(run / EMBEDDINGS)
     if emb.index.dtype != regions.index.dtype:
-        from cookie.io.readers import as_region_ids
+        from cookie.sources.readers import as_region_ids
 
         emb.index = as_region_ids(emb.index, regions.index, run / EMBEDDINGS, "region_id")
     report = None
@@ -73,7 +79,7 @@ def load_run(run: str | Path) -> Run:
             raise DataError(f"{run / 'report.json'}: unreadable report ({exc})") from None
         for key, frame in list(report.predictions.items()):
             if frame.index.dtype != regions.index.dtype:
-                from cookie.io.readers import as_region_ids
+                from cookie.sources.readers import as_region_ids
 
                 frame.index = as_region_ids(frame.index, regions.index, run / "report.json",
                                             "region_id")

@@ -11,7 +11,7 @@ import pandas as pd
 from cookie.errors import DataError
 
 
-def similar_file_name(region_id) -> str:
+def similar_file_name(region_id: object) -> str:
     return f"similar_{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(region_id)).strip('_') or 'region'}.png"
 
 

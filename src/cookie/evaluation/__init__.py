@@ -3,8 +3,8 @@ protocols; regression, classification and clustering tasks)."""
 
 from __future__ import annotations
 
-from cookie.evaluation.analysis import nearest_neighbours, similar_regions, urban_types
 from cookie.evaluation.aggregate import aggregate_seeds, combine_reports
+from cookie.evaluation.analysis import nearest_neighbours, similar_regions, urban_types
 from cookie.evaluation.evaluate import evaluate_dataset, evaluate_embeddings
 from cookie.evaluation.report import EvaluationReport
 

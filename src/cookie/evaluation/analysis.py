@@ -8,12 +8,16 @@ Both work on an embeddings frame indexed by region id (``CookieEmbedder.transfor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from cookie.errors import DataError
+
+if TYPE_CHECKING:
+    from cookie.dataset.dataset import RegionDataset
 
 #: the k-means candidates of `urban_types` (the one with the best silhouette is kept)
 TYPE_RANGE = (4, 8)
@@ -26,7 +30,7 @@ def _unit_rows(embeddings: pd.DataFrame) -> np.ndarray:
     return X / np.where(norm > 0, norm, 1.0)
 
 
-def find_region(index: pd.Index, region_id) -> object:
+def find_region(index: pd.Index, region_id: object) -> object:
     """The id of ``index`` that ``region_id`` names: the id itself, or its text form ('7' for
     7, as typed on a command line); a DataError naming it when there is none."""
     if region_id in index:
@@ -39,7 +43,7 @@ def find_region(index: pd.Index, region_id) -> object:
                     f"e.g. {', '.join(repr(_plain(i)) for i in index[:3])})")
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -62,7 +66,7 @@ def nearest_neighbours(embeddings: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     return pd.DataFrame(out, index=embeddings.index)
 
 
-def similar_regions(embeddings: pd.DataFrame, region_id, k: int = 10,
+def similar_regions(embeddings: pd.DataFrame, region_id: object, k: int = 10,
                     regions: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
     """The ``k`` regions whose embeddings are most similar (cosine) to ``region_id``'s.
 
@@ -185,6 +189,6 @@ def urban_types(embeddings: pd.DataFrame, features: dict[str, pd.DataFrame] | No
     return result
 
 
-def view_features(dataset) -> dict[str, pd.DataFrame]:
+def view_features(dataset: RegionDataset) -> dict[str, pd.DataFrame]:
     """The raw features of every view of a `RegionDataset` (image views: their statistics)."""
     return {name: view.to_frame() for name, view in dataset.views.items()}

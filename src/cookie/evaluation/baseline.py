@@ -11,19 +11,18 @@ task. `EvaluationReport.to_markdown` shows them first.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from cookie.evaluation import metrics as M
-from cookie.evaluation.evaluate import (
-    MAIN_METRIC,
-    EvaluationReport,
-    evaluate_dataset,
-    fmt_number,
-)
+from cookie.evaluation.evaluate import Progress, evaluate_dataset
 from cookie.evaluation.probes import N_TREES
+from cookie.evaluation.report import MAIN_METRIC, EvaluationReport, fmt_number
+
+if TYPE_CHECKING:
+    from cookie.dataset.dataset import RegionDataset
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +39,12 @@ PROTOCOL_WORDS = {"robust": "shuffled folds", "spatial": "spatial-block folds",
                   "clustering": "k-means seeds"}
 
 
-def raw_view_features(dataset) -> pd.DataFrame:
-    """Every view's features side by side (``view:feature`` columns), each column
-    standardized over the regions: what the `raw` method embeds."""
-    parts = [v.to_frame().add_prefix(f"{n}:") for n, v in dataset.views.items()]
-    frame = pd.concat(parts, axis=1)
-    mean = frame.mean().to_numpy()  # computed exactly as the `raw` method does
-    sd = frame.std().replace(0, 1).fillna(1).to_numpy()
-    values = ((frame.to_numpy() - mean) / sd).astype(np.float32)
-    return pd.DataFrame(values, index=frame.index, columns=frame.columns)
+def raw_view_features(dataset: RegionDataset) -> pd.DataFrame:
+    """What the `raw` method embeds (every view's features side by side, standardized over
+    the regions that have the view, zeros where a region lacks it), computed by it."""
+    from cookie.training.embedder import CookieEmbedder
+
+    return CookieEmbedder(name="raw").fit(dataset).transform(dataset)
 
 
 def _fold_score(metric: str, y: np.ndarray, p: np.ndarray) -> float:
@@ -175,7 +171,7 @@ def baseline_markdown(base: dict[str, Any]) -> str:
               "| task | protocol | probe | metric | embedding | raw views | gain |",
               "|---|---|---|---|---|---|---|"]
 
-    def cell(m, s):
+    def cell(m: float | None, s: float | None) -> str:
         if m is None or pd.isna(m):
             return "n/a"
         return fmt_number(m) + ("" if s is None or pd.isna(s) else f" ± {fmt_number(s)}")
@@ -188,8 +184,9 @@ def baseline_markdown(base: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_with_baseline(embeddings: pd.DataFrame, dataset, source: str = "embeddings", *,
-                           progress=None, n_trees: int = N_TREES) -> EvaluationReport:
+def evaluate_with_baseline(embeddings: pd.DataFrame, dataset: RegionDataset,
+                           source: str = "embeddings", *, progress: Progress | None = None,
+                           n_trees: int = N_TREES) -> EvaluationReport:
     """`evaluate_dataset` on the embeddings and on the raw views (when the dataset has
     featurized views), the comparison in ``meta["baseline"]``."""
     report = evaluate_dataset(embeddings, dataset, source, progress=progress, n_trees=n_trees)

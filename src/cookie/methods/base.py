@@ -187,14 +187,15 @@ class MultiViewObjective(nn.Module):
                    masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """FLOW terms of every flows view: how well its encoder output predicts where the
         region's trips go and come from (`flow_term`), weighted by ``flow_weight``."""
-        out = {}
+        out: dict[str, torch.Tensor] = {}
         if INDEX_KEY not in batch:
             return out
         for n, decoder in self.flow_decoders.items():
-            index = batch[INDEX_KEY].to(e[n].device)  # type: ignore[union-attr]
+            index = cast(torch.Tensor, batch[INDEX_KEY]).to(e[n].device)
             trips = self.flow_weights[n].to(e[n].device)[index][:, index]
+            dec = cast(FlowDecoder, decoder)
             out[f"flow/{n}"] = self.cfg.flow_weight * flow_term(
-                decoder.source(e[n]), decoder.destination(e[n]), trips, masks[n])
+                dec.source(e[n]), dec.destination(e[n]), trips, masks[n])
         return out
 
     # ------------------------------------------------------------------ helpers
@@ -213,8 +214,8 @@ class MultiViewObjective(nn.Module):
         for n, context in self.contexts.items():
             if self.context_memory is not None and not augmented:
                 keys, key_mask = self.context_memory[n]
-            else:
-                keys, key_mask = e[n], batch[n][2]
+            else:  # the batch's regions: the global batch under DDP (gradients flow back)
+                keys, key_mask = gather_rows(e[n], batch[n][2])
                 rows = context_rows(len(keys), self.cfg.context_keys, self.training,
                                     self.cfg.seed)
                 if rows is not None:

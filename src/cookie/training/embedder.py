@@ -44,8 +44,8 @@ from cookie.features.view import ViewData, ViewSpec
 from cookie.io.atomic import atomic_file
 from cookie.methods.registry import build_objective, get_method
 from cookie.methods.settings import MethodSettings
-from cookie.nn.context import context_rows
 from cookie.nn.augment import Augmentation
+from cookie.nn.context import context_rows
 from cookie.training.data import RegionTensors
 
 #: what `fit` and `transform` accept: a featurized dataset, or region-indexed frames per view
@@ -376,7 +376,7 @@ class CookieEmbedder(BaseEstimator):
         _check_views_have_data(data)
         self.config_ = cfg
         self.view_names_ = list(data.views)
-        # what another area is featurized against (`cookie.features.transfer`)
+        # what another area is featurized against (`cookie.dataset.transfer`)
         self.feature_names_ = {n: list(v.feature_names) for n, v in data.views.items()}
         self.specs_ = [ViewSpec.from_view(v) for v in data.views.values()]
         self.augments_, self.encoder_choice_ = self._view_settings(self.view_names_)

@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from cookie.errors import DataError
-from cookie.features.polygons import ClassVocabulary, _label
+from cookie.features.vector import ClassVocabulary, _label
+
+if TYPE_CHECKING:
+    from cookie.config import DatasetConfig
+    from cookie.dataset.dataset import RegionDataset
+    from cookie.features.view import ViewData
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +62,8 @@ def vocabulary_from_names(kind: str, names: list[str]) -> ClassVocabulary | None
     return ClassVocabulary(tuple(classes), None)
 
 
-def _drop_unseen(gdf, column: str, vocab: ClassVocabulary, view: str):
+def _drop_unseen(gdf: gpd.GeoDataFrame, column: str, vocab: ClassVocabulary,
+                 view: str) -> gpd.GeoDataFrame:
     """Without an ``other`` column, features of classes outside the vocabulary have nowhere
     to go: they are left out, with a warning naming the first class."""
     if vocab.other is not None:
@@ -70,7 +79,7 @@ def _drop_unseen(gdf, column: str, vocab: ClassVocabulary, view: str):
     return gdf
 
 
-def featurize_for_model(view_cfg, regions, names: list[str]):
+def featurize_for_model(view_cfg: Any, regions: gpd.GeoDataFrame, names: list[str]) -> ViewData:
     """One view featurized with the vocabulary that ``names`` (the model's feature names of
     this view) record; a DataError when the columns still differ."""
     module = importlib.import_module(VOCABULARY_KINDS[view_cfg.kind])
@@ -87,12 +96,13 @@ def featurize_for_model(view_cfg, regions, names: list[str]):
     return view
 
 
-def load_dataset_for_model(cfg, feature_names: dict[str, list[str]] | None,
-                           cache_dir=None, with_labels: bool = False):
+def load_dataset_for_model(cfg: DatasetConfig, feature_names: dict[str, list[str]] | None,
+                           cache_dir: Path | None = None,
+                           with_labels: bool = False) -> RegionDataset:
     """`load_dataset`, with every class-column view featurized against the model's
     vocabularies (``feature_names``: view -> the model's feature names; None or a view not
     in it: featurized as usual, from its own layer)."""
-    from cookie.dataset import RegionDataset, load_dataset
+    from cookie.dataset.dataset import RegionDataset, load_dataset
 
     feature_names = feature_names or {}
     special = [v for v in cfg.views if v.kind in VOCABULARY_KINDS
