@@ -1,0 +1,137 @@
+"""Quality next to cost (issue 15): CooKIE and GFactorCL at M = 2, 3, 4 views of Manhattan-180.
+
+    python benchmarks/cost_quality/run.py [--seeds 5] [--out benchmarks/results]
+
+The view subsets follow the config's order (poi, landuse, satellite, mobility): M = 2 is the
+first two, M = 3 the first three, M = 4 all four; a fixed rule, not a choice by score. Every
+fit uses the shipped defaults (`MethodConfig`), the same budget for both methods. Writes
+cost_quality.md and cost_quality.png: literature R2 (Ridge(1), 10-fold unshuffled) and robust
+R2 (ridge with inner CV, 5-fold x 3), mean ± std over seeds, and the fit time per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cookie.dataset.dataset import load_dataset  # noqa: E402
+from cookie.evaluation.protocols import literature_regression, robust_regression  # noqa: E402
+from cookie.training.embedder import CookieEmbedder  # noqa: E402
+
+HERE = Path(__file__).parent
+CONFIG = HERE.parent / "manhattan180" / "manhattan180.toml"
+TASKS = ("checkin", "crime", "service_call")
+METHODS = ("cookie", "gfactorcl")
+
+
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def scores(ds, z: np.ndarray) -> dict[str, float]:
+    out = {}
+    for t in TASKS:
+        y = ds.labels[t].to_numpy(float)
+        out[f"lit/{t}"] = literature_regression(z, y).scores["r2"][0]
+        out[f"rob/{t}"] = float(np.mean(robust_regression(z, y, probes=["ridge_cv"])[0]
+                                        .scores["r2"]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=HERE.parent / "results")
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    full = load_dataset(CONFIG, cache_dir=Path(".cookie_cache"))
+    names = list(full.views)
+    results: dict[tuple[int, str], list[dict[str, float]]] = {}
+    seconds: dict[tuple[int, str], list[float]] = {}
+    t0 = time.perf_counter()
+    for m in (2, 3, 4):
+        ds = full.select_views(names[:m])
+        for method in METHODS:
+            for seed in range(args.seeds):
+                start = time.perf_counter()
+                model = CookieEmbedder(name=method, seed=seed).fit(ds)
+                seconds.setdefault((m, method), []).append(time.perf_counter() - start)
+                z = model.transform(ds).to_numpy()
+                results.setdefault((m, method), []).append(scores(ds, z))
+                print(m, method, seed, f"{seconds[(m, method)][-1]:.1f}s",
+                      {k: round(v, 3) for k, v in results[(m, method)][-1].items()}, flush=True)
+    total = time.perf_counter() - t0
+
+    def cell(m: int, method: str, key: str) -> str:
+        vals = [r[key] for r in results[(m, method)]]
+        return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+
+    lines = ["# Quality next to cost: CooKIE and GFactorCL at M = 2, 3, 4 (Manhattan-180)", "",
+             f"Command: `python {' '.join(sys.argv)}`  ",
+             f"Machine: {cpu()}, 2 cores, Python {platform.python_version()} (shared with other "
+             "work while it ran)  ",
+             f"Date: {date.today().isoformat()}; total {total:.0f} s", "",
+             "Views in the config's order: M = 2 is " + " + ".join(names[:2]) + ", M = 3 adds "
+             f"{names[2]}, M = 4 adds {names[3]}. Shipped defaults for both methods (the same "
+             f"budget), seeds 0..{args.seeds - 1}; nothing chosen by evaluation folds.", "",
+             "| M | method | check-in lit | crime lit | service lit | check-in robust | "
+             "crime robust | service robust | fit s |", "|---|---|---|---|---|---|---|---|---|"]
+    for m in (2, 3, 4):
+        for method in METHODS:
+            s = seconds[(m, method)]
+            lines.append(f"| {m} | {method} | "
+                         + " | ".join(cell(m, method, f"lit/{t}") for t in TASKS) + " | "
+                         + " | ".join(cell(m, method, f"rob/{t}") for t in TASKS)
+                         + f" | {np.mean(s):.1f} |")
+    lines += ["", "lit: literature protocol (Ridge(alpha=1), 10-fold unshuffled, clipped); "
+              "robust: ridge with inner-CV alpha, 5-fold shuffled x 3 repeats. Mean ± std over "
+              "seeds.", "", "## Does CooKIE keep GFactorCL's R2?", ""]
+    for m in (2, 3, 4):
+        diffs = []
+        for t in TASKS:
+            a = np.array([r[f"lit/{t}"] for r in results[(m, "cookie")]])
+            b = np.array([r[f"lit/{t}"] for r in results[(m, "gfactorcl")]])
+            diffs.append((t, a.mean() - b.mean(), np.sqrt(a.var(ddof=1) / len(a)
+                                                           + b.var(ddof=1) / len(b))))
+        speed = np.mean(seconds[(m, "gfactorcl")]) / np.mean(seconds[(m, "cookie")])
+        text = "; ".join(f"{t} {d:+.3f} (± {se:.3f} s.e.)" for t, d, se in diffs)
+        lines.append(f"- M = {m}: CooKIE minus GFactorCL, literature R2: {text}. GFactorCL's fit "
+                     f"takes {speed:.1f}x CooKIE's.")
+    lines += ["", "![quality and fit time against M](cost_quality.png)", ""]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "cost_quality.md").write_text("\n".join(lines))
+
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    for ax, t in zip(axes[:3], TASKS, strict=True):
+        for method in METHODS:
+            vals = [[r[f"lit/{t}"] for r in results[(m, method)]] for m in (2, 3, 4)]
+            ax.errorbar([2, 3, 4], np.mean(vals, 1), yerr=np.std(vals, 1, ddof=1), marker="o",
+                        capsize=3, label=method)
+        ax.set(title=f"{t} (literature R2)", xlabel="views M", xticks=[2, 3, 4])
+        ax.legend()
+    for method in METHODS:
+        axes[3].plot([2, 3, 4], [np.mean(seconds[(m, method)]) for m in (2, 3, 4)], marker="o",
+                     label=method)
+    axes[3].set(title="fit time per seed (s)", xlabel="views M", xticks=[2, 3, 4])
+    axes[3].legend()
+    fig.tight_layout()
+    fig.savefig(args.out / "cost_quality.png", dpi=110)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
