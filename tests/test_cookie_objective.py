@@ -10,6 +10,7 @@ from cookie.config import MethodConfig
 from cookie.features.view import ViewSpec
 from cookie.losses import infonce_loss
 from cookie.methods.cookie import CookieObjective
+from tests.reference_formulas import club, nce
 
 
 def make(m: int, **kwargs) -> tuple[CookieObjective, dict]:
@@ -53,18 +54,6 @@ E = {"v0": [[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, 0.5], [0.5, 0.5, 1.0, 0.0]],
      "v1": [[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0], [0.5, 0.0, 0.5, 0.5]]}
 E_AUG = {"v0": [[0.9, 0.1, 0.5, 0.0], [0.0, 0.8, 0.1, 0.5], [0.5, 0.4, 1.0, 0.2]],
          "v1": [[0.1, 1.0, 0.9, 0.0], [1.0, 0.2, 0.0, 0.8], [0.4, 0.0, 0.5, 0.6]]}
-
-
-def nce(s: np.ndarray) -> float:
-    """NCE(a, b) = 1/2 [ -1/N sum_k log(exp S_kk / sum_l exp S_kl) - (the same over columns) ]."""
-    rows = np.log(np.exp(np.diag(s)) / np.exp(s).sum(axis=1))
-    cols = np.log(np.exp(np.diag(s)) / np.exp(s).sum(axis=0))
-    return float(0.5 * (-rows.mean() - cols.mean()))
-
-
-def club(s: np.ndarray) -> float:
-    """CLUB(a, b) = 1/N sum_k S_kk - 1/N^2 sum_kl S_kl."""
-    return float(np.diag(s).mean() - s.mean())
 
 
 def test_the_reference_formulas_on_paper() -> None:

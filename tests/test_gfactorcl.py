@@ -19,6 +19,7 @@ from cookie.losses import club_upper_bound, infonce_loss
 from cookie.methods.gfactorcl import GFactorCLObjective, factor_key
 from cookie.methods.pairwise import SharedPairwiseObjective
 from cookie.methods.registry import build_objective
+from tests.reference_formulas import club, nce
 
 CFG = MethodConfig(proxy="augment", embedding_dim=60, encoder_dim=8, hidden_dim=16, critic_dim=8)
 
@@ -113,18 +114,6 @@ class SumCritic(torch.nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a.sum(1, keepdim=True) @ b.sum(1, keepdim=True).T
-
-
-def nce(s: np.ndarray) -> float:
-    """NCE = 1/2 [ -1/N sum_k log(exp S_kk / sum_l exp S_kl) - (the same over columns) ]."""
-    rows = np.log(np.exp(np.diag(s)) / np.exp(s).sum(axis=1))
-    cols = np.log(np.exp(np.diag(s)) / np.exp(s).sum(axis=0))
-    return float(0.5 * (-rows.mean() - cols.mean()))
-
-
-def club(s: np.ndarray) -> float:
-    """CLUB = 1/N sum_k S_kk - 1/N^2 sum_kl S_kl."""
-    return float(np.diag(s).mean() - s.mean())
 
 
 def score(a: np.ndarray, b: np.ndarray) -> np.ndarray:
