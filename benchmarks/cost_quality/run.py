@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import platform
 import sys
 import time
 from datetime import date
@@ -27,19 +26,13 @@ import numpy as np  # noqa: E402
 
 from cookie.dataset.dataset import load_dataset  # noqa: E402
 from cookie.evaluation.protocols import literature_regression, robust_regression  # noqa: E402
+from cookie.io.outputs import machine_description  # noqa: E402
 from cookie.training.embedder import CookieEmbedder  # noqa: E402
 
 HERE = Path(__file__).parent
 CONFIG = HERE.parent / "manhattan180" / "manhattan180.toml"
 TASKS = ("checkin", "crime", "service_call")
 METHODS = ("cookie", "gfactorcl")
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def scores(ds, z: np.ndarray) -> dict[str, float]:
@@ -82,8 +75,7 @@ def main() -> None:
 
     lines = ["# Quality next to cost: CooKIE and GFactorCL at M = 2, 3, 4 (Manhattan-180)", "",
              f"Command: `python {' '.join(sys.argv)}`  ",
-             f"Machine: {cpu()}, 2 cores, Python {platform.python_version()} (shared with other "
-             "work while it ran)  ",
+             f"Machine: {machine_description()} (shared with other work while it ran)  ",
              f"Date: {date.today().isoformat()}; total {total:.0f} s", "",
              "Views in the config's order: M = 2 is " + " + ".join(names[:2]) + ", M = 3 adds "
              f"{names[2]}, M = 4 adds {names[3]}. Shipped defaults for both methods (the same "

@@ -116,7 +116,7 @@ class MultiViewObjective(nn.Module):
             s.name: RegionContext(d) for s in specs if self.context_kind == "attention"
         })
         #: when embedding in chunks, per view the context set's encodings and mask
-        #: (`context_from`); None: each batch is its own context
+        #: (from `context_memory_of`); None: each batch is its own context
         self.context_memory: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         #: flows views' trip matrices (origin position x destination position), same source
         self.flow_weights: dict[str, torch.Tensor] = {}
@@ -205,8 +205,8 @@ class MultiViewObjective(nn.Module):
 
     def encode(self, batch: Batch, augmented: bool) -> dict[str, torch.Tensor]:
         """Each view's encoding of the batch's regions, in context of the other regions (the
-        batch's own, or the `context_memory` set by `context_from`) when the method has a
-        context stage."""
+        batch's own, or the `context_memory` built by `context_memory_of`) when the method has
+        a context stage."""
         e = {n: self.encoders[n](*batch[n], augmented=augmented) for n in self.names}
         if not self.contexts:
             return e
@@ -225,18 +225,10 @@ class MultiViewObjective(nn.Module):
 
     @torch.no_grad()
     def context_memory_of(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """The context set's encodings (before the context stage) and masks, per view, for
-        embedding other batches in context of ``batch``'s regions."""
-        rows = context_rows(len(batch[self.names[0]][2]), self.cfg.context_keys, False,
-                            self.cfg.seed)
-        memory = {}
-        for n in self.contexts:
-            x, aux, mask = batch[n]
-            if rows is not None:
-                x, mask = x[rows], mask[rows]
-                aux = None if aux is None else aux[rows]
-            memory[n] = (self.encoders[n](x, aux, mask, augmented=False), mask)
-        return memory
+        """The encodings (before the context stage) and masks of ``batch``'s regions, per
+        view: the context set for embedding other batches (the caller picks its rows)."""
+        return {n: (self.encoders[n](*batch[n], augmented=False), batch[n][2])
+                for n in self.contexts}
 
     @staticmethod
     def masks(batch: Batch) -> dict[str, torch.Tensor]:
