@@ -13,14 +13,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 import tomli_w
-from shapely.geometry import LineString, Point, box
+from shapely.geometry import LineString, Point, Polygon, box
 from typer.testing import CliRunner
 
 from cookie.cli import app
 from cookie.config import LinesView, PointsView, PolygonsView, load_config
 from cookie.dataset.partitioned import read_manifest, read_partitioned_view, write_partitioned_views
-from cookie.features import featurize
+from cookie.features import featurize, get_kind
 from cookie.features.tiling import dask_runner, featurize_tiled, tile_count, tile_keys
 from cookie.features.view import ViewData
 from cookie.sources.regions import load_regions
@@ -144,3 +145,31 @@ def test_points_and_crossings_on_tile_edges_count_once(tmp_path) -> None:
     # (200, 200), the arm ends (200, 140) and (200, 260) and the T end (200, 300) on the
     # long line; each counted once, in the region listed first
     assert roads.values[:, 2].sum() == 4
+
+
+# ---------------------------------------------------------------- threads share geometries
+def test_featurizing_never_prepares_the_callers_geometries(tmp_path) -> None:
+    """Tiles featurized in threads share the layer's and the guard regions' shapely objects.
+    GEOS builds a prepared geometry's indexes lazily and not thread-safely, so a featurizer
+    that prepared them in place raced on them (a segmentation fault of the test session in
+    CI). Overlapping land-use polygons and non-convex regions take both prepared paths."""
+    ell = Polygon([(0, 0), (200, 0), (200, 100), (100, 100), (100, 200), (0, 200)])
+    regions = gpd.GeoDataFrame(
+        geometry=[ell, box(200, 0, 400, 200)],
+        index=pd.Index(["ell", "square"], name="region_id"), crs=CRS)
+    polygons = [box(50, 50, 250, 150), box(120, 60, 300, 120), Point(150, 150).buffer(40)]
+    gpd.GeoDataFrame({"cls": ["a", "a", "b"]}, geometry=polygons, crs=CRS).to_file(
+        tmp_path / "lu.gpkg")
+    cfg = PolygonsView(name="lu", kind="polygons", path=tmp_path / "lu.gpkg",
+                       class_column="cls")
+    module = get_kind("polygons").tiled_featurizer()
+    layer = module.load_layer(cfg, regions)
+    view = module.featurize_layer(cfg, regions, layer, module.layer_vocabulary(cfg, layer))
+    assert view.mask.all()
+    assert not shapely.is_prepared(layer.geometry.to_numpy()).any()
+    assert not shapely.is_prepared(regions.geometry.to_numpy()).any()
+    # the two "a" boxes overlap inside the square, counted once: the first box's part there,
+    # [200, 250] x [50, 150], plus the second box's part beyond it, [250, 300] x [60, 120]
+    square = view.values[list(view.region_ids).index("square")]
+    assert np.isclose(square[view.feature_names.index("share_a")] * 200 * 200,
+                      50 * 100 + 50 * 60)

@@ -72,6 +72,17 @@ def region_halfplanes(region_geoms: np.ndarray) -> HalfPlanes:
     return HalfPlanes(nx, ny, c, ox, oy, convex, bounds)
 
 
+def intersects_prepared(geoms: np.ndarray, index: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``shapely.intersects(geoms[index], others)``, each distinct ``geoms[index]`` prepared once
+    on a private copy. The caller's geometries are never prepared in place: GEOS builds a
+    prepared geometry's indexes lazily and not thread-safely, so tiles featurized in threads
+    that share a geometry would race on it (a segmentation fault)."""
+    uniq, pos = np.unique(index, return_inverse=True)
+    own = shapely.from_wkb(shapely.to_wkb(geoms[uniq]))
+    shapely.prepare(own)
+    return shapely.intersects(own[pos], others)
+
+
 def region_pairs(geoms: np.ndarray, region_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(feature index, region index) of every pair whose bounding boxes meet, sorted by region
     (the clipping functions below drop the pairs that do not really meet)."""
@@ -102,8 +113,7 @@ def _clipped(geoms: Any, fi: Any, region_geoms: Any, ri: Any, planes: Any, measu
     fast = planes.convex[ri]
     slow = np.flatnonzero(~fast)
     if len(slow):
-        shapely.prepare(region_geoms[ri[slow]])
-        slow = slow[shapely.intersects(region_geoms[ri[slow]], geoms[fi[slow]])]
+        slow = slow[intersects_prepared(region_geoms, ri[slow], geoms[fi[slow]])]
         out[slow] = measure(shapely.intersection(geoms[fi[slow]], region_geoms[ri[slow]]))
     fast = np.flatnonzero(fast)
     if len(fast):

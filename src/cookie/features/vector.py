@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 
 from cookie.errors import DataError
-from cookie.features.clip import HalfPlanes, clipped_areas, region_pairs
+from cookie.features.clip import HalfPlanes, clipped_areas, intersects_prepared, region_pairs
 from cookie.features.rings import ragged_arange
 from cookie.sources.readers import read_vector, repair_geometries, to_crs
 
@@ -158,8 +158,7 @@ def overlapping_pairs(geoms: np.ndarray, features: np.ndarray) -> tuple[np.ndarr
     feats = np.unique(features)
     a, b = shapely.STRtree(geoms[feats]).query(geoms[feats])  # bounding boxes meet
     a, b = feats[a[a < b]], feats[b[a < b]]
-    shapely.prepare(geoms[np.unique(a)])
-    meet = shapely.intersects(geoms[a], geoms[b])  # most boxes meet without the shapes
+    meet = intersects_prepared(geoms, a, geoms[b])  # most boxes meet without the shapes
     a, b = a[meet], b[meet]
     overlap = shapely.relate_pattern(geoms[a], geoms[b], "T********")
     return a[overlap], b[overlap]
