@@ -1,7 +1,7 @@
 """Manhattan-180 benchmark: CooKIE (5 seeds, fixed budget) under every protocol.
 
     python benchmarks/manhattan180/run.py [--seeds 5] [--out benchmarks/results]
-        [--methods cookie cookie_paper gfactorcl shared_pairwise]
+        [--methods cookie cookie_paper gfactorcl shared_pairwise mvure_style hafusion_style]
 
 The budget (epochs, sizes, alpha) is the config's [method] section, fixed before any
 evaluation; nothing is chosen by the evaluation folds. Writes manhattan180.md and two PNGs.
@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=HERE.parent / "results")
     ap.add_argument("--methods", nargs="+",
-                    default=["cookie", "cookie_paper", "gfactorcl", "shared_pairwise"],
+                    default=["cookie", "cookie_paper", "gfactorcl", "shared_pairwise",
+                             "mvure_style", "hafusion_style"],
                     help="learned methods to compare (the first is the headline method)")
     args = ap.parse_args()
     command = "python " + " ".join(sys.argv)

@@ -110,6 +110,13 @@ register("intra", "cookie.methods.base:IntraOnly",
 register("shared_pairwise", "cookie.methods.pairwise:SharedPairwiseObjective",
          "InfoNCE across every pair of views (MVURE / ReMVC style), plus the relational proxy",
          lambda m: m)
+register("mvure_style", "cookie.methods.fusion:build_mvure_style",
+         "peer (MVURE-style): view-attention fusion of the encoders into one embedding that "
+         "reconstructs the flows (out / in trip shares) and every view's cosine similarities",
+         lambda m: 1)
+register("hafusion_style", "cookie.methods.fusion:build_hafusion_style",
+         "peer (HAFusion-style): mvure_style with attention across regions inside every view",
+         lambda m: 1)
 register("cookie_no_pretrain", "cookie.methods.cookie:build_cookie_no_pretrain",
          "ablation: cookie without the intra-view pretraining stage", _pairwise_blocks)
 register("cookie_shared_only", "cookie.methods.cookie:build_cookie_shared_only",
