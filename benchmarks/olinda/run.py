@@ -1,10 +1,12 @@
 """Olinda benchmark: CooKIE on Landsat imagery + elevation chips (470 census tracts).
 
     python benchmarks/olinda/run.py [--seeds 5]
+        [--methods cookie gfactorcl shared_pairwise mvure_style hafusion_style]
 
 Two configs: population density (all 6 bands) and greenness = mean NDVI (visible bands 1-3
-only, since NDVI is computed from bands 3 and 4). CooKIE (5 seeds) against the raw featurized
-views (per-band mean / std) and the README floors. Writes olinda.md.
+only, since NDVI is computed from bands 3 and 4). CooKIE and the other learned methods (5 seeds
+each, the same budget) against the raw featurized views (per-band mean / std) and the README
+floors. Writes olinda.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def main() -> None:
                     help="read already featurized datasets (cookie.dataset.frozen) from "
                          "this folder")
     ap.add_argument("--accelerator", default=None, help="cpu, gpu (default: the config's)")
+    ap.add_argument("--methods", nargs="+",
+                    default=["cookie", "gfactorcl", "shared_pairwise", "mvure_style",
+                             "hafusion_style"],
+                    help="learned methods to compare (the first is the headline method)")
     args = ap.parse_args()
     overrides = {"accelerator": args.accelerator} if args.accelerator else {}
     command = "python " + " ".join(sys.argv)
@@ -51,18 +57,20 @@ def main() -> None:
         else:
             ds = load_dataset(load_config(HERE / config), cache_dir=None)
         cfg = ds.config
-        runs = {"CooKIE": run_seeds(ds, "cookie", seeds, overrides),
-                "raw views": run_seeds(ds, "raw", [0])}
+        runs = {("CooKIE" if m == "cookie" else m): run_seeds(ds, m, seeds, overrides)
+                for m in args.methods}
+        headline = next(iter(runs.values()))
+        runs["raw views"] = run_seeds(ds, "raw", [0])
         picture = f"olinda_{task}_embedding.png"
         errors = f"olinda_{task}_errors.png"
-        plot_embedding_map(ds.regions, runs["CooKIE"].embeddings, args.out / picture)
-        oof = runs["CooKIE"].reports[-1].oof(task, "spatial", "ridge_cv")
+        plot_embedding_map(ds.regions, headline.embeddings, args.out / picture)
+        oof = headline.reports[-1].oof(task, "spatial", "ridge_cv")
         plot_predictions_map(ds.regions.loc[oof.index], oof["y_true"], oof["y_pred"],
                              args.out / errors, f"{task}: spatial-block residuals (ridge)")
         lines += [
             f"## {text} (`{config}`)", "",
             f"Views: {', '.join(f'{n} {tuple(v.input_shape)}' for n, v in ds.views.items())}; "
-            f"{len(ds.regions)} tracts.", "", budget_text(cfg, seeds, runs["CooKIE"]), "",
+            f"{len(ds.regions)} tracts.", "", budget_text(cfg, seeds, headline), "",
             *method_table(runs, [task]),
             f"| floor (data README: band mean/std, RandomForest(300), 5-fold) | random_forest "
             f"| {floor:.3f} | n/a |", "", f"![embedding]({picture})", "",
