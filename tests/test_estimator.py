@@ -140,3 +140,24 @@ def test_the_public_api() -> None:
     assert "CookieEmbedder" in cookie.__all__
     assert all(getattr(cookie, name) is not None for name in cookie.__all__)
     assert cookie.CookieEmbedder is CookieEmbedder and cookie.REGION_INDEX == "region_id"
+
+
+def test_rows_of_a_read_only_array_are_copied_into_their_tensor() -> None:
+    """A view read back from the cache or a memory map is read-only; its tensor must not share
+    that memory (torch warns that writing to it is undefined), while a writable one does."""
+    import warnings
+
+    import numpy as np
+
+    from cookie.training.embedder import _tensor
+
+    frozen = np.arange(6, dtype=np.float32).reshape(3, 2)
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = _tensor(frozen[0:2])
+    t[0, 0] = 9.0
+    assert frozen[0, 0] == 0.0
+    writable = np.zeros((2, 2), dtype=np.float32)
+    _tensor(writable)[0, 0] = 1.0
+    assert writable[0, 0] == 1.0

@@ -245,14 +245,20 @@ def _view_batch(views: dict, start: int, stop: int,
     return _view_rows(views, slice(start, stop), drop_views)
 
 
+def _tensor(rows: np.ndarray) -> torch.Tensor:
+    """A tensor of ``rows``, sharing memory only where the array may be written (a slice of a
+    read-only array, memory-mapped or from the cache, is copied)."""
+    rows = np.ascontiguousarray(rows)
+    return torch.from_numpy(rows if rows.flags.writeable else rows.copy())
+
+
 def _view_rows(views: dict, rows: slice | np.ndarray,
                drop_views: tuple[str, ...] = ()) -> dict[str, tuple]:
     """`_view_batch` for any rows (a slice or an index array)."""
     out = {}
     for name, v in views.items():
-        x = torch.from_numpy(np.ascontiguousarray(v.values[rows]))
-        aux = (torch.from_numpy(np.ascontiguousarray(v.aux[rows]))
-               if v.aux is not None and v.is_image else None)
+        x = _tensor(v.values[rows])
+        aux = _tensor(v.aux[rows]) if v.aux is not None and v.is_image else None
         mask = torch.from_numpy(np.array(v.mask[rows]))
         out[name] = (x, aux, torch.zeros_like(mask) if name in drop_views else mask)
     return out
