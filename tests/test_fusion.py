@@ -76,8 +76,11 @@ def test_terms_are_flow_and_similarity_of_the_fused_embedding(build) -> None:
     dec = objective.flow_decoders["f"]
     assert terms["flow/f"].item() == pytest.approx(
         flow_term(dec.source(z), dec.destination(z), TRIPS, ALL).item(), rel=1e-6)
-    sim = similarity_term(objective.similarity_heads["t"](z), objective.encoders["t"].x_norm(X),
-                          ALL)
+    # the similarity of the view's features as featurized, not of the standardized ones
+    objective.encoders["t"].fit_normalization(X, None, ALL)
+    terms, _ = objective.terms(batch, stage=2)
+    z = objective.embed(batch)
+    sim = similarity_term(objective.similarity_heads["t"](z), X, ALL)
     assert terms["sim/t"].item() == pytest.approx(sim.item(), rel=1e-6)
     assert objective.total(terms, 2).item() == pytest.approx(
         sum(v.item() for v in terms.values()), rel=1e-6)

@@ -14,8 +14,8 @@ context set as training through the per-view stage alone.)
 The targets are relational, one per view:
 
 - a flows view: FLOW (`cookie.methods.flows`) on z, weighted by ``flow_weight``;
-- any other view with a similarity vector (its standardized features, or an image's
-  statistics): SIM_v = mean over pairs (r, q) of regions in the view of
+- any other view with a similarity vector (its features as featurized, not standardized, or
+  an image's statistics): SIM_v = mean over pairs (r, q) of regions in the view of
   (cos(P_v z(r), P_v z(q)) - cos(x_v(r), x_v(q)))^2, the reconstruction of the view's
   cosine-similarity matrix.
 
@@ -92,12 +92,12 @@ class FusionObjective(MultiViewObjective):
         return self.output((weights.unsqueeze(-1) * stacked).sum(1))
 
     def similarity_inputs(self, batch: Batch, name: str) -> torch.Tensor | None:
-        """The vector view ``name``'s similarity is measured on, for the batch's regions."""
+        """The vector view ``name``'s similarity is measured on, for the batch's regions: its
+        features as featurized (counts, shares, as the papers' POI and land-use vectors; not
+        standardized) or an image view's statistics."""
         enc = cast(ViewEncoder, self.encoders[name])
-        x, aux, mask = batch[name]
-        xn = enc.x_norm(x) if x.ndim == 2 else x
-        an = enc.aux_norm(aux) if aux is not None and enc.spec.aux_dim else None
-        return relational_inputs(xn, an)
+        x, aux, _ = batch[name]
+        return relational_inputs(x, aux if aux is not None and enc.spec.aux_dim else None)
 
     def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         e, masks = self.encode(batch, False), self.masks(batch)
