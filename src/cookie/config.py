@@ -268,6 +268,13 @@ class MethodConfig(Strict):
                               "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "
                                "of `flows` views (relational proxy only; see docs/method.md)")
+    holdout: float = Field(0.0, ge=0, lt=0.5, description="fraction of regions held out of "
+                           "training to keep the stage-2 epoch with the lowest loss on their "
+                           "inputs (no labels; see docs/method.md, Budget selection); 0 = "
+                           "the fixed budget")
+    patience: int = Field(0, ge=0, description="with holdout: stop once this many joint "
+                          "epochs in a row have not improved the held-out loss (0 = run the "
+                          "whole budget)")
     landmarks: int = Field(2048, ge=16, description="regions beyond which relational targets "
                            "use the Nystroem approximation on this many landmarks")
     seed: int = Field(0, ge=0, le=SEED_MAX)

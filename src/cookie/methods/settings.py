@@ -34,6 +34,8 @@ class MethodSettings:
     context: str = "attention"
     context_keys: int = 2048
     flow_weight: float = 1.0
+    holdout: float = 0.0
+    patience: int = 0
     seed: int = 0
     accelerator: str = "cpu"
     devices: int | str = 1

@@ -45,17 +45,22 @@ class RegionTensors(Dataset):
         batch["@index"] = idx  # region positions: rows of the relational targets
         return batch
 
-    def loader(self, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-        """Batches of region positions; when shuffled, each epoch's order depends only on
-        (seed, epoch) (see `EpochShuffleSampler`)."""
-        size = self.n if batch_size <= 0 else min(batch_size, self.n)
-        sampler = EpochShuffleSampler(self.n, seed) if shuffle else None
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0,
+               positions: np.ndarray | None = None) -> DataLoader:
+        """Batches of region positions (all, or only ``positions``: shuffled loaders only);
+        when shuffled, each epoch's order depends only on (seed, epoch) (see
+        `EpochShuffleSampler`)."""
+        n = self.n if positions is None else len(positions)
+        size = n if batch_size <= 0 else min(batch_size, n)
+        if positions is not None and not shuffle:
+            raise ValueError("a subset of positions needs a shuffled loader")
+        sampler = EpochShuffleSampler(self.n, seed, positions) if shuffle else None
         # its own generator: creating an iterator draws a base seed from it, which would
         # otherwise come from (and advance) torch's global generator
         gen = torch.Generator().manual_seed(seed % (1 << 63))
         return DataLoader(self, batch_size=size, sampler=sampler, collate_fn=self.gather,
                           generator=gen,
-                          drop_last=shuffle and size < self.n and self.n % size == 1)
+                          drop_last=shuffle and size < n and n % size == 1)
 
 
 def epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -66,15 +71,19 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
 
 
 class EpochShuffleSampler(Sampler[int]):
-    """A random order of the `n` regions that depends only on (seed, epoch).
+    """A random order of the `n` regions (or of ``positions`` only) that depends only on
+    (seed, epoch).
 
     Lightning calls `set_epoch` at the start of every epoch, so a run resumed from a
     checkpoint draws the same batches as an uninterrupted run (a generator whose state
     advances epoch after epoch would restart from the seed instead).
     """
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, seed: int, positions: np.ndarray | None = None) -> None:
+        self.seed, self.epoch = seed, 0
+        self.positions = (None if positions is None
+                          else torch.as_tensor(positions, dtype=torch.long))
+        self.n = n if positions is None else len(positions)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -84,4 +93,7 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         gen = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, stream=0))
-        return iter(torch.randperm(self.n, generator=gen).tolist())
+        order = torch.randperm(self.n, generator=gen)
+        if self.positions is not None:
+            order = self.positions[order]
+        return iter(order.tolist())

@@ -275,7 +275,9 @@ class CookieEmbedder(BaseEstimator):
 
     Learned state: ``objective_`` (the torch module of the method), ``config_`` (the validated
     settings), ``specs_`` / ``view_names_`` (the views it was trained on), ``augments_``,
-    ``encoder_choice_``, ``final_terms_`` (the last epoch's loss terms), ``resumed_from_``.
+    ``encoder_choice_``, ``final_terms_`` (the last epoch's loss terms), ``resumed_from_``;
+    with ``holdout`` > 0, ``heldout_`` (the held-out region ids), ``holdout_history_`` (joint
+    epoch -> held-out criterion) and ``selected_epoch_`` (the epoch whose weights were kept).
     """
 
     def __init__(self, name: str = "cookie", *, embedding_dim: int = 512,
@@ -286,8 +288,8 @@ class CookieEmbedder(BaseEstimator):
                  dropout: float = 0.0, proxy: str = "relational",
                  relational_weight: float = 1.0, landmarks: int = 2048,
                  context: str = "attention", context_keys: int = 2048,
-                 flow_weight: float = 1.0, seed: int = 0,
-                 accelerator: str = "cpu", devices: int | str = 1, strategy: str = "auto",
+                 flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
+                 seed: int = 0, accelerator: str = "cpu", devices: int | str = 1, strategy: str = "auto",
                  augmentations: Mapping[str, Mapping[str, Any]] | None = None,
                  encoders: Mapping[str, str] | None = None) -> None:
         self.name = name
@@ -311,6 +313,8 @@ class CookieEmbedder(BaseEstimator):
         self.context = context
         self.context_keys = context_keys
         self.flow_weight = flow_weight
+        self.holdout = holdout
+        self.patience = patience
         self.seed = seed
         self.accelerator = accelerator
         self.devices = devices
@@ -411,6 +415,17 @@ class CookieEmbedder(BaseEstimator):
                             self.encoder_choice_)
         callbacks: list[Any] = ([] if checkpoint_dir is None
                                 else [LastCheckpoint(checkpoint_dir, record)])
+        positions, selection = None, None
+        if cfg.holdout > 0:
+            from cookie.training.selection import HoldoutSelection, holdout_split
+
+            try:
+                positions, heldout = holdout_split(tensors.n, cfg.holdout, cfg.seed)
+            except ValueError as exc:
+                raise ConfigError(f"holdout={cfg.holdout:g}: {exc}") from None
+            selection = HoldoutSelection(tensors, heldout, cfg.patience)
+            callbacks.insert(0, selection)  # scored before the epoch's checkpoint is written
+            self.heldout_ = data.region_ids[heldout]
         if progress:
             from cookie.training.progress import StageProgressBar
 
@@ -436,7 +451,7 @@ class CookieEmbedder(BaseEstimator):
         self.resumed_from_ = ckpt
         # batch_size is the global batch: each of the world_size processes loads its share
         loader = tensors.loader(per_process_batch(cfg.batch_size, trainer.world_size),
-                                shuffle=True, seed=cfg.seed)
+                                shuffle=True, seed=cfg.seed, positions=positions)
         try:
             trainer.fit(module, loader, ckpt_path=ckpt, weights_only=True)
         except SystemExit:  # how Lightning ends a run on SIGTERM (status 0) or Ctrl-C (1)
@@ -444,6 +459,10 @@ class CookieEmbedder(BaseEstimator):
                 raise Interrupted(signal.SIGTERM if trainer.received_sigterm
                                   else signal.SIGINT) from None
             raise
+        if selection is not None:
+            selection.restore_best(objective)
+            self.holdout_history_ = dict(selection.history)
+            self.selected_epoch_ = selection.best_epoch
         self.objective_ = objective.eval()
         self.global_rank_ = trainer.global_rank  # under DDP, only rank 0 writes outputs
         self.final_terms_ = dict(module.last_terms)
