@@ -349,6 +349,15 @@ class DatasetConfig(Strict):
                                  f"task {task.name!r} (use {' or '.join(known)})")
         return self
 
+    @model_validator(mode="after")
+    def _one_view_method(self) -> DatasetConfig:
+        """A config with one view and no method name trains `single_view` (the default
+        `cookie` contrasts views and needs two)."""
+        if len(self.views) == 1 and "name" not in self.method.model_fields_set:
+            self.method = MethodConfig.model_validate(self.method.model_dump()
+                                                      | {"name": "single_view"})
+        return self
+
     def view(self, name: str) -> Any:
         for v in self.views:
             if v.name == name:
@@ -370,7 +379,8 @@ def method_problem(method: MethodConfig, n_views: int) -> str | None:
     if n_views < entry.min_views:
         least = {2: "two", 3: "three"}.get(entry.min_views, str(entry.min_views))
         return (f"method {method.name!r} contrasts views and needs at least {least}, the config "
-                f"has {n_views} (use method 'raw' or add a view)")
+                f"has {n_views} (use method 'single_view' to learn from one view, 'raw' for the "
+                "features as they are, or add a view)")
     blocks = entry.needs_blocks(n_views)
     if method.embedding_dim < blocks:
         return (f"method.embedding_dim {method.embedding_dim} is too small: {method.name!r} "

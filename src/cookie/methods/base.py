@@ -82,14 +82,16 @@ class MultiViewObjective(nn.Module):
 
     #: whether stage 1 (intra-view pretraining) runs before the joint stage
     uses_pretraining = True
+    #: the fewest views the method trains on
+    min_views = 2
 
     def __init__(self, specs: list[ViewSpec], cfg: MethodSettings,
                  augments: dict[str, Augmentation] | None = None,
                  encoders: dict[str, str] | None = None, proxy: str | None = None,
                  context: str | None = None) -> None:
         super().__init__()
-        if len(specs) < 2:
-            raise ValueError("a multi-view method needs at least two views")
+        if len(specs) < self.min_views:
+            raise ValueError(f"{type(self).__name__} needs at least {self.min_views} views")
         self.specs = specs
         self.cfg = cfg
         #: the task proxy, ``cfg.proxy`` unless the method fixes it (cookie_paper: augment)

@@ -105,6 +105,9 @@ register("gfactorcl", "cookie.methods.gfactorcl:GFactorCLObjective",
 register("raw", "cookie.methods.raw:RawViews",
          "no learning: the featurized views, standardized and concatenated", None,
          min_views=1, trained=False)
+register("single_view", "cookie.methods.single:SingleViewObjective",
+         "one view or more, each learned on its own (intra-view InfoNCE, then a head per view on "
+         "its relational target): for a user with a single modality", lambda m: m, min_views=1)
 register("intra", "cookie.methods.base:IntraOnly",
          "ablation: intra-view pretraining alone; the concatenated encoder outputs")
 register("shared_pairwise", "cookie.methods.pairwise:SharedPairwiseObjective",
