@@ -289,7 +289,8 @@ class CookieEmbedder(BaseEstimator):
                  relational_weight: float = 1.0, landmarks: int = 2048,
                  context: str = "attention", context_keys: int = 2048,
                  flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
-                 seed: int = 0, accelerator: str = "cpu", devices: int | str = 1, strategy: str = "auto",
+                 seed: int = 0, accelerator: str = "cpu", devices: int | str = 1,
+                 strategy: str = "auto",
                  augmentations: Mapping[str, Mapping[str, Any]] | None = None,
                  encoders: Mapping[str, str] | None = None) -> None:
         self.name = name
