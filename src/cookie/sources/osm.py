@@ -193,6 +193,30 @@ def prepare_osm(pbf_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     return written
 
 
+#: parsed layers of OSM extracts in this process: (path, size, mtime, layer) -> frame
+_LAYERS: dict[tuple[str, int, int, str], gpd.GeoDataFrame] = {}
+_READERS: dict[str, Callable[[Any, Path], gpd.GeoDataFrame]] = {
+    "pois": _pois, "landuse": _landuse, "buildings": _buildings, "roads": _roads}
+
+
+def read_osm_layer(pbf_path: str | Path, layer: str) -> gpd.GeoDataFrame:
+    """One layer (pois, landuse, buildings or roads) of an .osm.pbf extract, parsed as
+    `prepare_osm` would write it (EPSG:4326), so that a view can read the extract directly.
+    Parsed once per process and file version."""
+    import pyrosm
+
+    path = _check_pbf(Path(pbf_path))
+    if layer not in _READERS:
+        raise DataError(f"{path}: no OSM layer {layer!r} (use one of {', '.join(_READERS)})")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, layer)
+    if key not in _LAYERS:
+        osm = _parse(path, "file", lambda: pyrosm.OSM(str(path)))
+        _LAYERS[key] = _READERS[layer](osm, path)
+        log.info("OSM %s: %d features read from %s", layer, len(_LAYERS[key]), path)
+    return _LAYERS[key].copy()
+
+
 def _plain(value: Any) -> Any:
     """Paths as strings, recursively (so the dict can be dumped to TOML / YAML)."""
     if isinstance(value, Path):

@@ -14,7 +14,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from cookie.constants import REGION_INDEX
+from cookie.constants import REGION_INDEX, is_osm_pbf
 from cookie.errors import ConfigError, DataError
 from cookie.sources.validity import is_valid
 
@@ -219,6 +219,17 @@ def read_vector(path: Path, layer: str | None = None, crs: str | None = None,
     ``id_column`` (else its row). Read through Arrow, which skips the per-feature Python
     objects of a plain `geopandas.read_file`."""
     path = require_file(path)
+    if is_osm_pbf(path):  # an OpenStreetMap extract: parsed like `cookie prepare` does
+        from cookie.sources.osm import read_osm_layer
+
+        if layer is None:
+            raise DataError(f"{path}: an OSM extract needs a layer (pois, landuse, buildings "
+                            "or roads)")
+        gdf = read_osm_layer(path, layer)
+        if columns:
+            require_columns(gdf, list(columns), f"{path} (OSM layer {layer})")
+            gdf = gdf[[*columns, gdf.geometry.name]]
+        return gdf
     try:
         gdf = _read_arrow(path, layer, columns)
     except DataError:
