@@ -185,7 +185,7 @@ def test_prepare_makes_buildings_the_task_not_a_view(prepared: Path) -> None:
     assert {v["name"] for v in raw["views"]} == {"pois", "landuse", "roads"}
     assert (prepared / "buildings.gpkg").is_file()  # the task's source and the grid's area
     cfg = load_config(prepared / "config.toml")
-    assert [t.name for t in cfg.tasks] == ["building_density"]
+    assert [t.name for t in cfg.tasks] == ["built_share"]
     assert cfg.regions.grid.area == prepared / "buildings.gpkg"
     regions = load_regions(cfg)
     labels = pd.read_parquet(prepared / "labels.parquet").set_index("region_id")
@@ -199,4 +199,4 @@ def test_fit_on_a_prepared_config_evaluates(prepared: Path, tmp_path: Path) -> N
     res = invoke("fit", prepared / "config.toml", "--out", tmp_path / "run", "--cache-dir",
                  tmp_path / "cache", "--pretrain-epochs", "1", "--epochs", "2")
     assert res.exit_code == 0, res.output
-    assert "building_density" in (tmp_path / "run" / "report.md").read_text()
+    assert "built_share" in (tmp_path / "run" / "report.md").read_text()

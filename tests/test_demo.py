@@ -31,7 +31,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path) -> None:
     assert "buildings" not in {v["name"] for v in cfg["views"]}  # the label's view is held out
     report = pd.DataFrame(json.loads((out / "report.json").read_text())["table"])
     assert {"robust", "spatial"} <= set(report.protocol)
-    assert "building density" in (out / "report.md").read_text()
+    assert "built share" in (out / "report.md").read_text()
     assert (out / "embedding_map.png").read_bytes()[:4] == b"\x89PNG"
     # the report's first lines say how the embedding compares with the raw views
     first = (out / "report.md").read_text().split("\n\n")[1]

@@ -84,15 +84,19 @@ def test_error_map_units_and_missing_regions(run, tmp_path) -> None:
 
     r = load_run(run)
     task = r.cfg.tasks[0]
-    assert target_units(task) == "buildings per km2"
+    assert target_units(task) == "fraction of the cell under buildings"  # the task's units
+    assert target_units(task.model_copy(update={"units": None})) == "built share"
     err, protocol, probe = task_errors(r.report, task)
     assert (protocol, probe) == ("spatial", "random_forest")
-    oof = r.report.oof(task.name, protocol, probe)  # a log1p task: errors on the label scale
-    assert np.allclose(err, np.expm1(oof["y_pred"]) - np.expm1(oof["y_true"]))
+    oof = r.report.oof(task.name, protocol, probe)  # not a log1p task: errors as predicted
+    assert not task.log
+    assert np.allclose(err, oof["y_pred"] - oof["y_true"])
+    logged, _, _ = task_errors(r.report, task.model_copy(update={"log": True}))
+    assert np.allclose(logged, np.expm1(oof["y_pred"]) - np.expm1(oof["y_true"]))  # label scale
     face = np.array([int(MISSING_FACE[i:i + 2], 16) / 255 for i in (1, 3, 5)])
 
     def missing_pixels(errors: pd.Series, name: str) -> int:
-        img = _png(errors_map(r.regions, errors, tmp_path / name, "buildings per km2"))
+        img = _png(errors_map(r.regions, errors, tmp_path / name, target_units(task)))
         return int((np.abs(img[..., :3] - face).max(axis=-1) < 0.01).sum())
 
     full = missing_pixels(err, "full.png")
@@ -216,7 +220,7 @@ def test_html_map_in_a_headless_browser(run) -> None:
             browser.close()
     assert shown == expected
     assert sorted(highlighted) == sorted(expected)
-    assert "building_density observed" in panel and "urban type" in panel
+    assert "built_share observed" in panel and "urban type" in panel
     assert moved == expected[0]
     assert errors == []
     assert requests == [url]  # the page itself, nothing else

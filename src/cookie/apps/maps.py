@@ -351,9 +351,9 @@ def clusters_map(regions: gpd.GeoDataFrame, types: UrbanTypes, path: str | Path,
 
 
 def target_units(task: TaskConfig) -> str:
-    """The units of a task's target, as words: its column or expression, underscores as
-    spaces ('buildings_per_km2' -> 'buildings per km2')."""
-    return str(task.target).replace("_", " ").strip()
+    """The units of a task's target, as words: its ``units``, else its column or expression
+    with underscores as spaces ('buildings_per_km2' -> 'buildings per km2')."""
+    return task.units or str(task.target).replace("_", " ").strip()
 
 
 def task_errors(report: EvaluationReport, task: TaskConfig, protocol: str | None = None,
