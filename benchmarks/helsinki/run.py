@@ -1,6 +1,6 @@
 """Helsinki benchmark: CooKIE on buildings, land cover, roads and stops (802 grid cells).
 
-    python benchmarks/helsinki/run.py [--seeds 5]
+    python benchmarks/helsinki/run.py [--seeds 5] [--methods cookie gfactorcl shared_pairwise]
 
 Task: population density (train on log1p). CooKIE (5 seeds) against the raw featurized views
 and the data README's floors, robust and spatial-block protocols. Writes helsinki.md.
@@ -33,6 +33,8 @@ def main() -> None:
                     help="read already featurized datasets (cookie.dataset.frozen) from "
                          "this folder")
     ap.add_argument("--accelerator", default=None, help="cpu, gpu (default: the config's)")
+    ap.add_argument("--methods", nargs="+", default=["cookie"],
+                    help="learned methods to compare (the first is the headline method)")
     args = ap.parse_args()
     overrides = {"accelerator": args.accelerator} if args.accelerator else {}
     command = "python " + " ".join(sys.argv)
@@ -48,11 +50,12 @@ def main() -> None:
         featurized = f"featurization {time.perf_counter() - t0:.1f} s"
     cfg = ds.config
     seeds = list(range(args.seeds))
-    runs = {"CooKIE": run_seeds(ds, "cookie", seeds, overrides),
-            "raw views": run_seeds(ds, "raw", [0])}
+    runs = {("CooKIE" if m == "cookie" else m): run_seeds(ds, m, seeds, overrides)
+            for m in args.methods}
+    cookie = next(iter(runs.values()))  # the headline method
+    runs["raw views"] = run_seeds(ds, "raw", [0])
     total = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
-    cookie = runs["CooKIE"]
     plot_embedding_map(ds.regions, cookie.embeddings, args.out / "helsinki_embedding.png")
     oof = cookie.reports[-1].oof("density", "spatial", "random_forest")
     plot_predictions_map(ds.regions.loc[oof.index], oof["y_true"], oof["y_pred"],
