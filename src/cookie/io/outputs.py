@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +141,9 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    try:
-        cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        cores = "?"
+    # the CPUs this process may run on (`nproc` would report OMP_NUM_THREADS instead)
+    cores = str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") \
+        else str(os.cpu_count() or "?")
     gpu = ""
     try:
         import torch
