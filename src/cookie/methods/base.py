@@ -288,9 +288,21 @@ class MultiViewObjective(nn.Module):
     def embed(self, batch: Batch) -> torch.Tensor:
         """Final embedding of clean inputs (default: concatenated encoder outputs, zeros for
         regions missing from a view)."""
-        e = self.encode(batch, False)
-        return torch.cat([e[n] * batch[n][2].to(e[n].dtype).unsqueeze(1) for n in self.names],
-                         dim=1)
+        return self.concat_present(self.encode(batch, False), batch)
+
+    def concat_present(self, parts: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        """Per-view outputs concatenated in view order, zeros where a region misses the view."""
+        return torch.cat([parts[n] * batch[n][2].to(parts[n].dtype).unsqueeze(1)
+                          for n in self.names], dim=1)
+
+    def proxy_term(self, out: torch.Tensor, out_aug: torch.Tensor, key: str, critic: nn.Module,
+                   batch: Batch, mask: torch.Tensor) -> tuple[str, torch.Tensor]:
+        """The term that ties a head to its task proxy: ("rel", REL(out, T_key)) where block
+        ``key`` has a relational target, else ("nce", NCE(out, out_aug)) on the augmentation."""
+        rel = self.relational_term(out, key, batch, mask)
+        if rel is None:
+            return "nce", nce_term(critic, out, out_aug, mask)
+        return "rel", rel
 
     @property
     def embedding_dim(self) -> int:

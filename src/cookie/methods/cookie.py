@@ -106,11 +106,9 @@ class CookieObjective(MultiViewObjective):
         masks, h, h_aug = cache.masks, cache.h, cache.h_aug
         u, u_aug = h["u"], h_aug["u"]
         for n in self.unique_heads:
-            rel = self.relational_term(u[n], f"unique/{n}", batch, masks[n])
-            if rel is None:
-                terms[f"unique_nce/{n}"] = nce_term(self.unique_nce[n], u[n], u_aug[n], masks[n])
-            else:
-                terms[f"unique_rel/{n}"] = rel
+            kind, value = self.proxy_term(u[n], u_aug[n], f"unique/{n}", self.unique_nce[n],
+                                          batch, masks[n])
+            terms[f"unique_{kind}/{n}"] = value
         for a, b in self.pairs:
             key, valid = pair_key(a, b), masks[a] & masks[b]
             if self.use_unique:

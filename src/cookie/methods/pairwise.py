@@ -64,9 +64,7 @@ class SharedPairwiseObjective(MultiViewObjective):
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The view heads of clean inputs; zeros for a view a region is missing from."""
-        h = self.heads(self.encode(batch, False))
-        return torch.cat([h[n] * batch[n][2].to(h[n].dtype).unsqueeze(1) for n in self.names],
-                         dim=1)
+        return self.concat_present(self.heads(self.encode(batch, False)), batch)
 
     @property
     def embedding_dim(self) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cookie.methods.base import Batch, MultiViewObjective, TermCache, nce_term
+from cookie.methods.base import Batch, MultiViewObjective, TermCache
 from cookie.nn.heads import block_sizes, head, make_critic, out_dim
 
 
@@ -48,18 +48,14 @@ class SingleViewObjective(MultiViewObjective):
             return terms, cache
         h, h_aug, masks = cache.h, cache.h_aug, cache.masks
         for n in self.names:
-            rel = self.relational_term(h[n], f"view/{n}", batch, masks[n])
-            if rel is None:
-                terms[f"view_nce/{n}"] = nce_term(self.view_nce[n], h[n], h_aug[n], masks[n])
-            else:
-                terms[f"view_rel/{n}"] = rel
+            kind, value = self.proxy_term(h[n], h_aug[n], f"view/{n}", self.view_nce[n], batch,
+                                          masks[n])
+            terms[f"view_{kind}/{n}"] = value
         return terms, cache
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The concatenated heads of clean inputs (zeros where a region misses a view)."""
-        h = self.heads(self.encode(batch, False))
-        return torch.cat([h[n] * batch[n][2].to(h[n].dtype).unsqueeze(1) for n in self.names],
-                         dim=1)
+        return self.concat_present(self.heads(self.encode(batch, False)), batch)
 
     @property
     def embedding_dim(self) -> int:
