@@ -1,5 +1,5 @@
 """Budget selection without labels: hold some regions out of training, score the method's own
-stage-2 loss on their inputs after every joint epoch, keep the weights of the best epoch and,
+stage-2 loss (less its CLUB terms) on their inputs after every joint epoch, keep the weights of the best epoch and,
 with a patience, stop when the score has not improved for that many epochs."""
 
 from __future__ import annotations
@@ -28,12 +28,19 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(order[count:]), np.sort(order[:count])
 
 
+def is_critic_estimate(term: str) -> bool:
+    """CLUB terms: upper bounds from critics trained alongside the encoders. On unseen regions
+    they score how well those critics generalize, not the encoders, so the held-out criterion
+    leaves them out."""
+    return "club" in term.split("/")[0]
+
+
 class HoldoutSelection(pl.Callback):
     """Score the stage-2 loss of the held-out regions after every joint epoch; restore the
     weights of the epoch with the lowest score when training ends.
 
-    The score is ``objective.total(objective.terms(H, 2), 2)`` on the batch ``H`` of all
-    held-out regions, in eval mode, without gradients, with augmentations drawn from the fixed
+    The score is ``objective.total(terms, 2)`` of the stage-2 terms of the batch ``H`` of all
+    held-out regions, CLUB terms left out (`is_critic_estimate`), in eval mode, without gradients, with augmentations drawn from the fixed
     seed `CRITERION_SEED` (so epochs are compared on the same draw); torch's global random
     state is left as it was, so selection never changes the training run itself. With
     ``patience`` > 0 training stops once that many joint epochs in a row have not improved
@@ -61,7 +68,8 @@ class HoldoutSelection(pl.Callback):
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(CRITERION_SEED)
                 terms, _ = objective.terms(batch, 2)
-                value = float(objective.total(terms, 2))
+                kept = {k: v for k, v in terms.items() if not is_critic_estimate(k)}
+                value = float(objective.total(kept, 2))
         finally:
             objective.train(was_training)
         return value
