@@ -1,6 +1,7 @@
 """Budget selection without labels: hold some regions out of training, score the method's own
-stage-2 loss (less its CLUB terms) on their inputs after every joint epoch, keep the weights of the best epoch and,
-with a patience, stop when the score has not improved for that many epochs."""
+stage-2 loss (less its CLUB terms) on their inputs after every joint epoch, keep the weights
+of the best epoch and, with a patience, stop when the score has not improved for that many
+epochs."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ class HoldoutSelection(pl.Callback):
     weights of the epoch with the lowest score when training ends.
 
     The score is ``objective.total(terms, 2)`` of the stage-2 terms of the batch ``H`` of all
-    held-out regions, CLUB terms left out (`is_critic_estimate`), in eval mode, without gradients, with augmentations drawn from the fixed
-    seed `CRITERION_SEED` (so epochs are compared on the same draw); torch's global random
+    held-out regions, CLUB terms left out (`is_critic_estimate`), in eval mode, without
+    gradients, with augmentations drawn from the fixed seed `CRITERION_SEED` (so epochs are
+    compared on the same draw); torch's global random
     state is left as it was, so selection never changes the training run itself. With
     ``patience`` > 0 training stops once that many joint epochs in a row have not improved
     the best score. The history and the best weights travel in checkpoints (resume).
