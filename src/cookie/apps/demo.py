@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cookie.apps.osm_task import TASK_LAYER, osm_task_config
 from cookie.config import config_from_dict
 from cookie.dataset.dataset import load_dataset
 from cookie.io.atomic import output_dir
 from cookie.io.outputs import write_embeddings, write_json
-from cookie.sources.osm import TASK_LAYER, osm_task_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,8 +45,8 @@ WHY_TEXT = (
     "Why this task and cell size: a comparison with the raw views means something only where "
     "the inputs predict the task at all, so both were chosen by how well the raw views alone "
     "predict it (robust protocol, ridge and random forest; the embedding was not looked at). "
-    "Building counts per km2 are noise at this scale (raw-view R2 0.08 / 0.17 at 50 m, -0.20 / "
-    "0.19 at 100 m), the built share is not (0.63 / 0.69 at 50 m, 0.59 / 0.72 at 100 m); 50 m "
+    "Building counts per km2 are noise at this scale (raw-view R2 0.09 / 0.18 at 50 m, -0.20 / "
+    "0.19 at 100 m), the built share is not (0.63 / 0.69 at 50 m, 0.59 / 0.71 at 100 m); 50 m "
     "gives 533 cells on this small extract against 166 at 100 m, so the folds' spread is "
     "smaller (benchmarks/results/demo_task.md)."
 )
@@ -55,7 +55,7 @@ WHY_TEXT = (
 def demo_config(layers: dict[str, Path], base: Path, size_m: float,
                 method: dict | None = None) -> dict:
     """Config dict with paths relative to `base` (the run directory); writes
-    ``base/labels.parquet`` (see `cookie.sources.osm.osm_task_config`). ``method`` replaces
+    ``base/labels.parquet`` (see `cookie.apps.osm_task.osm_task_config`). ``method`` replaces
     settings of the default budget (the tests train a few epochs)."""
     area = str(Path(layers[TASK_LAYER]).relative_to(base))
     cfg = osm_task_config(layers, base, {"grid": {"size_m": size_m, "area": area}},

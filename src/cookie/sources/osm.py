@@ -12,10 +12,9 @@
 * ``roads.gpkg``: lines, ``class`` = the highway tag (``get_network("all")``).
 
 `osm_config_dict` turns the written layers into a dataset config (points, polygons, footprints
-and lines views); `osm_task_config` makes the buildings layer the task instead (the built
-share of each region, the fraction of its area under a footprint, with the building count and
-count per km2 beside it in ``labels.parquet``) and trains on the other three, so that no input
-view is used as a label (`cookie prepare`, `cookie demo`).
+and lines views); `read_osm_layer` gives one such layer straight from the extract (a view whose
+`path` is an .osm.pbf). The task made from the buildings layer (`cookie prepare`, `cookie
+demo`) is in `cookie.apps.osm_task`.
 """
 
 from __future__ import annotations
@@ -26,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from cookie.constants import REGION_INDEX
 from cookie.errors import DataError
 from cookie.io.atomic import atomic_file
 from cookie.sources.readers import require_file
@@ -41,13 +38,6 @@ POINTS = ("Point", "MultiPoint")
 POLYGONS = ("Polygon", "MultiPolygon")
 LINES = ("LineString", "MultiLineString")
 CRS = "EPSG:4326"
-#: the layer that becomes the task of `osm_task_config`, never one of its input views
-TASK_LAYER = "buildings"
-#: the share of each region's area under a building footprint: every region has a value, and
-#: the other layers predict it (see `cookie.apps.demo` for why it is the demo's task)
-TASK = {"name": "built_share", "target": "built_share", "log": False,
-        "units": "fraction of the cell under buildings"}
-LABELS = "labels.parquet"
 
 
 def _check_pbf(path: Path) -> Path:
@@ -253,53 +243,3 @@ def osm_config_dict(layers: dict[str, str | Path], regions: dict[str, Any],
     if crs is not None:
         config["crs"] = crs
     return config
-
-
-def building_labels(regions: gpd.GeoDataFrame, buildings_path: Path) -> pd.DataFrame:
-    """Per region: ``buildings`` (footprints whose representative point lies in it),
-    ``buildings_per_km2``, and ``built_share``, the fraction of its area under a footprint
-    (footprints unioned, so overlaps are not counted twice): the task of `osm_task_config`."""
-    import shapely
-
-    buildings = gpd.read_file(buildings_path).to_crs(regions.crs)
-    geoms = buildings.geometry.to_numpy()
-    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    geoms = shapely.make_valid(geoms)
-    rgeoms = regions.geometry.to_numpy()
-    points = shapely.point_on_surface(geoms)
-    hits = shapely.STRtree(rgeoms).query(points, predicate="within")
-    counts = np.bincount(hits[1], minlength=len(rgeoms)).astype(float)
-    ri, bi = shapely.STRtree(geoms).query(rgeoms, predicate="intersects")
-    pieces = shapely.intersection(rgeoms[ri], geoms[bi])
-    order = np.argsort(ri, kind="stable")
-    ri, pieces = ri[order], pieces[order]
-    built = np.zeros(len(rgeoms))
-    starts = np.flatnonzero(np.r_[True, ri[1:] != ri[:-1]]) if len(ri) else np.array([], int)
-    for start, stop in zip(starts, [*starts[1:], len(ri)], strict=True):
-        built[ri[start]] = shapely.area(shapely.union_all(pieces[start:stop]))
-    area = shapely.area(rgeoms)
-    frame = pd.DataFrame({"buildings": counts}, index=regions.index)
-    frame["buildings_per_km2"] = counts / (area / 1e6)
-    frame["built_share"] = np.clip(built / area, 0.0, 1.0)
-    return frame
-
-
-def osm_task_config(layers: dict[str, Path], base: Path, regions: dict[str, Any],
-                    name: str = "osm", crs: str | None = None) -> dict[str, Any]:
-    """A config dict over the written layers (paths relative to ``base``, where the config
-    goes) whose task is the built share of each region (``base/labels.parquet``, written
-    here) and whose views are the other layers: the buildings layer is never an input."""
-    from cookie.config import config_from_dict
-    from cookie.sources.regions import load_regions
-
-    base = Path(base)
-    rel: dict[str, str | Path] = {k: Path(v).relative_to(base) for k, v in layers.items()}
-    cfg = osm_config_dict(rel, regions, name=name, crs=crs)
-    cfg["views"] = [v for v in cfg["views"] if v["name"] != TASK_LAYER]
-    cfg["labels"] = {"path": LABELS, "id_column": REGION_INDEX}
-    cfg["tasks"] = [dict(TASK)]
-    parsed = config_from_dict(cfg, base, base / "config.toml")
-    units = load_regions(parsed)
-    building_labels(units, Path(layers[TASK_LAYER])).rename_axis(
-        REGION_INDEX).reset_index().to_parquet(base / LABELS)
-    return cfg
