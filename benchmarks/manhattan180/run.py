@@ -2,9 +2,11 @@
 
     python benchmarks/manhattan180/run.py [--seeds 5] [--out benchmarks/results]
         [--methods cookie cookie_paper gfactorcl shared_pairwise mvure_style hafusion_style]
+        [--config manhattan180_peer_views.toml --name manhattan180_peer_views]
 
 The budget (epochs, sizes, alpha) is the config's [method] section, fixed before any
-evaluation; nothing is chosen by the evaluation folds. Writes manhattan180.md and two PNGs.
+evaluation; nothing is chosen by the evaluation folds. Writes NAME.md and two PNGs (NAME:
+`--name`, default manhattan180).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ TASKS = ("checkin", "crime", "service_call")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", type=Path, default=HERE / "manhattan180.toml")
+    ap.add_argument("--name", default="manhattan180", help="stem of the files written")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=HERE.parent / "results")
     ap.add_argument("--methods", nargs="+",
@@ -62,16 +65,17 @@ def main() -> None:
     aggs = {m: r.aggregate() for m, r in runs.items()}
 
     args.out.mkdir(parents=True, exist_ok=True)
-    plot_embedding_map(ds.regions, cookie.embeddings, args.out / "manhattan180_embedding.png")
+    plot_embedding_map(ds.regions, cookie.embeddings, args.out / f"{args.name}_embedding.png")
     last = evaluate_dataset(cookie.embeddings, ds, "last seed")
     oof = last.oof("checkin", "robust", "ridge_cv")
     plot_predictions_map(ds.regions.loc[oof.index], oof["y_true"], oof["y_pred"],
-                         args.out / "manhattan180_checkin_errors.png",
+                         args.out / f"{args.name}_checkin_errors.png",
                          "check-in: out-of-fold residuals (robust protocol, ridge)")
 
     m = cfg.method
     lines = [
-        "# Manhattan-180: CooKIE against published numbers and no-learning floors", "",
+        f"# Manhattan-180 ({', '.join(ds.views)}): CooKIE against published numbers and "
+        "no-learning floors", "",
         f"Command: `{command}`  ",
         f"Machine: {machine_description()}  ",
         f"Date: {date.today().isoformat()}; total wall time {total:.0f} s "
@@ -81,7 +85,8 @@ def main() -> None:
         f"{m.alpha}, temperature {m.temperature}, embedding {m.embedding_dim}. Seeds "
         f"{seeds}. Fit time per seed: "
         + ", ".join(f"{m} {fmt(*_ms(r.fit_seconds), 1)} s" for m, r in runs.items())
-        + " (4 views, this machine). No epoch, seed or setting was chosen by evaluation folds; "
+        + f" ({len(ds.views)} views: {', '.join(ds.views)}; this machine). No epoch, seed or "
+        "setting was chosen by evaluation folds; "
         "every method has the same budget and the config's defaults (`cookie`: relational "
         "proxy; `cookie_paper`: the paper's augmentation proxy, see docs/method.md).", "",
         "## Literature protocol (Ridge(alpha=1), 10-fold unshuffled, clipped, R2)", "",
@@ -127,11 +132,11 @@ def main() -> None:
         cells += [pick(a, "district_clusters", "clustering", "kmeans", mt) for mt in ("nmi", "ari")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "## Pictures", "",
-              "![embedding](manhattan180_embedding.png)", "",
+              f"![embedding]({args.name}_embedding.png)", "",
               "First three principal components of the last seed's embedding as RGB.", "",
-              "![errors](manhattan180_checkin_errors.png)", "",
+              f"![errors]({args.name}_checkin_errors.png)", "",
               "Check-in residuals of the robust protocol's ridge probe (last seed).", ""]
-    (args.out / "manhattan180.md").write_text("\n".join(lines))
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
