@@ -155,13 +155,47 @@ def test_cli_tune_writes_report_and_refuses_bad_input(tmp_path: Path) -> None:
                          (["--trials", "0"], "--trials 0"),
                          (["--epochs", "x"], "--epochs 'x'"),
                          (["--sampler", "grid"], "--sampler 'grid'"),
-                         (["--method", "raw"], "no settings to tune")]:
+                         (["--method", "raw"], "no settings to tune"),
+                         (["--param", "lr=log:0,1"], "LOW > 0"),
+                         (["--param", "nope=choice:1,2"], "--param 'nope': not a [method]"),
+                         (["--param", "embedding_dim=choice:1,8"], "method.embedding_dim"),
+                         (["--param", "lr"], "expected NAME=choice"),
+                         (["--param", "lr=choice:1e-3", "--param", "lr=choice:2e-3"],
+                          "given twice")]:
         bad = tmp_path / "bad"
         r = runner.invoke(app, [*args[:-4], "--out", str(bad), *extra])
         assert r.exit_code == 2, (extra, r.output)
         assert words in r.output and "Traceback" not in r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
         assert not bad.exists()
+
+
+def test_cli_tune_param_replaces_the_search_space(tmp_path: Path) -> None:
+    config, _ = make_dataset(tmp_path / "ds", n=30)
+    out = tmp_path / "tune"
+    res = runner.invoke(app, ["tune", str(config), "--trials", "3", "--outer-folds", "3",
+                              "--inner-folds", "2", "--param", "epochs=choice:1,2",
+                              "--param", "relational_weight=log:0.5,2", "--out", str(out),
+                              "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "tune.json").read_text())
+    assert data["meta"]["space"] == {"epochs": ["choice", [1, 2]],
+                                     "relational_weight": ["log", 0.5, 2.0]}
+    for setting in data["settings"]:  # exactly the given parameters, inside their ranges
+        assert set(setting["params"]) == {"epochs", "relational_weight"}
+        assert setting["params"]["epochs"] in (1, 2)
+        assert 0.5 <= setting["params"]["relational_weight"] <= 2
+
+
+def test_parse_param_kinds_and_numbers() -> None:
+    assert T.parse_param("epochs=choice:50,100,50") == ("epochs", ("choice", [50, 100]))
+    assert T.parse_param("lr=log:1e-4,1e-3") == ("lr", ("log", 1e-4, 1e-3))
+    assert T.parse_param("temperature=uniform:0.05,0.2") == ("temperature",
+                                                            ("uniform", 0.05, 0.2))
+    for bad in ("lr=log:1e-3", "lr=uniform:2,1", "lr=grid:1,2", "=choice:1", "lr=choice:a",
+                "lr=choice:nan"):
+        with pytest.raises(T.ConfigError, match="--param"):
+            T.parse_param(bad)
 
 
 def test_classes_too_small_for_the_folds_is_one_data_error() -> None:

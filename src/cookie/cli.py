@@ -501,6 +501,10 @@ def tune(
                                 "settings: --trials fits) or tpe (adapts per fold: more fits)"),
     epochs: str | None = typer.Option(None, "--epochs", help="comma-separated epoch choices "
                                       "replacing the default space's 50,100,200"),
+    param: list[str] | None = typer.Option(None, "--param", help="NAME=choice:V1,V2,... | "
+                                           "NAME=log:LOW,HIGH | NAME=uniform:LOW,HIGH "
+                                           "(repeatable): search exactly these [method] "
+                                           "settings instead of the default space"),
     out: Path = typer.Option(Path("runs/tune"), "--out", "-o",
                              help="folder for tune.md and tune.json"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
@@ -513,6 +517,7 @@ def tune(
         TUNABLE_TYPES,
         search_space,
         space_corners,
+        space_of,
         tune_dataset,
     )
     from cookie.config import load_config, with_method
@@ -537,8 +542,11 @@ def tune(
     cfg = with_method(load_config(config), name=method)
     if cfg.method.name == "raw":
         raise ConfigError("method 'raw' learns nothing and has no settings to tune")
-    space = search_space(choices)
+    space = search_space(choices, space_of(param) if param else None)
     for corner in space_corners(space):  # a setting that cannot run fails before any work
+        unknown = [k for k in corner if k not in type(cfg.method).model_fields]
+        if unknown:
+            raise ConfigError(f"--param {unknown[0]!r}: not a [method] setting")
         with_method(cfg, **corner)
     known = {t.name: t for t in cfg.tasks}
     if task:

@@ -67,6 +67,52 @@ def search_space(epochs: Sequence[int] | None = None,
     return space
 
 
+def _number(text: str) -> int | float:
+    """``"3"`` -> 3, ``"0.5"`` / ``"1e-3"`` -> float; anything else: ValueError."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text) from None
+        return value
+
+
+def parse_param(text: str) -> tuple[str, tuple]:
+    """One ``--param`` of `cookie tune`: ``NAME=choice:V1,V2,...``, ``NAME=log:LOW,HIGH`` or
+    ``NAME=uniform:LOW,HIGH`` -> (name, spec of the search space)."""
+    usage = (f"--param {text!r}: expected NAME=choice:V1,V2,... or NAME=log:LOW,HIGH or "
+             "NAME=uniform:LOW,HIGH")
+    name, _, rest = text.partition("=")
+    kind, _, values = rest.partition(":")
+    if not name.strip() or not values:
+        raise ConfigError(usage)
+    try:
+        numbers = [_number(v.strip()) for v in values.split(",")]
+    except ValueError:
+        raise ConfigError(f"{usage} (values must be numbers)") from None
+    if kind == "choice":
+        return name.strip(), ("choice", list(dict.fromkeys(numbers)))
+    if kind in ("log", "uniform"):
+        if len(numbers) != 2 or not numbers[0] < numbers[1]:
+            raise ConfigError(f"{usage} (two bounds, LOW < HIGH)")
+        if kind == "log" and numbers[0] <= 0:
+            raise ConfigError(f"{usage} (a log range needs LOW > 0)")
+        return name.strip(), (kind, float(numbers[0]), float(numbers[1]))
+    raise ConfigError(f"{usage} (unknown kind {kind!r})")
+
+
+def space_of(params: Sequence[str]) -> dict[str, tuple]:
+    """The search space of ``--param`` options (each name at most once)."""
+    space: dict[str, tuple] = {}
+    for text in params:
+        name, spec = parse_param(text)
+        if name in space:
+            raise ConfigError(f"--param {name!r} given twice")
+        space[name] = spec
+    return space
+
+
 def space_corners(space: dict[str, tuple]) -> list[Params]:
     """One setting per extreme value of each parameter (to check them before any fit)."""
     out = []

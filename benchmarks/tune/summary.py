@@ -1,0 +1,31 @@
+"""Read a `cookie tune` run's tune.json: the mean inner-CV score of each value of each choice
+parameter, and the correlation of each continuous parameter with the inner score, per task
+(averaged over outer folds; descriptive only: no setting is chosen from it).
+
+    python benchmarks/tune/summary.py runs/tune/tune.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+run = json.loads(open(sys.argv[1]).read())
+settings = [s["params"] for s in run["settings"]]
+space = run["meta"]["space"]
+for task in run["tasks"]:
+    if task["task_type"] != "regression":
+        continue
+    inner = np.array([[score for _, score in f["inner_trials"]] for f in task["folds"]]).mean(0)
+    parts = []
+    for name, spec in space.items():
+        values = np.array([s[name] for s in settings], float)
+        if spec[0] == "choice":
+            means = {v: round(float(inner[values == v].mean()), 3) for v in spec[1]}
+            parts.append(f"{name} {means}")
+        else:
+            x = np.log(values) if spec[0] == "log" else values
+            parts.append(f"{name} r={np.corrcoef(x, inner)[0, 1]:+.2f}")
+    print(f"{task['task']}: " + "; ".join(parts))
