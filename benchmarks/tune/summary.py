@@ -18,14 +18,22 @@ space = run["meta"]["space"]
 for task in run["tasks"]:
     if task["task_type"] != "regression":
         continue
-    inner = np.array([[score for _, score in f["inner_trials"]] for f in task["folds"]]).mean(0)
+    per_setting: dict[int, list[float]] = {}
+    for fold in task["folds"]:  # trials that re-proposed a setting score it again: keep one
+        for setting, score in dict(fold["inner_trials"]).items():
+            per_setting.setdefault(int(setting), []).append(score)
+    trained = sorted(per_setting)
+    inner = np.array([np.mean(per_setting[s]) for s in trained])
     parts = []
     for name, spec in space.items():
-        values = np.array([s[name] for s in settings], float)
+        values = np.array([settings[s][name] for s in trained], float)
         if spec[0] == "choice":
-            means = {v: round(float(inner[values == v].mean()), 3) for v in spec[1]}
+            means = {v: round(float(inner[values == v].mean()), 3) if (values == v).any()
+                     else "not trained" for v in spec[1]}
             parts.append(f"{name} {means}")
         else:
             x = np.log(values) if spec[0] == "log" else values
             parts.append(f"{name} r={np.corrcoef(x, inner)[0, 1]:+.2f}")
-    print(f"{task['task']}: " + "; ".join(parts))
+    best = trained[int(np.argmax(inner))]
+    print(f"{task['task']}: " + "; ".join(parts) + f"; best mean inner score: setting {best} "
+          f"{settings[best]} ({inner.max():.3f})")
