@@ -187,13 +187,51 @@ def test_cli_tune_param_replaces_the_search_space(tmp_path: Path) -> None:
         assert 0.5 <= setting["params"]["relational_weight"] <= 2
 
 
+def test_without_trains_on_the_other_views_and_refuses_unknown_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cookie.training.embedder import CookieEmbedder
+
+    config, _ = make_dataset(tmp_path / "ds", n=30, dims=(4, 3, 2))
+    seen: list[list[str]] = []
+    fit0 = CookieEmbedder.fit
+
+    def spy_fit(self, X, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(list(X.views))
+        return fit0(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(CookieEmbedder, "fit", spy_fit)
+    out = tmp_path / "tune"
+    base = ["tune", str(config), "--trials", "6", "--outer-folds", "3", "--inner-folds", "2",
+            "--param", "epochs=choice:1", "--cache-dir", str(tmp_path / "cache")]
+    res = runner.invoke(app, [*base, "--param", "without=choice:none,v1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(seen) == [["v0", "v1", "v2"], ["v0", "v2"]]  # one fit per setting
+    data = json.loads((out / "tune.json").read_text())
+    assert {s["params"]["without"] for s in data["settings"]} == {"none", "v1"}
+    assert "without=v1" in (out / "tune.md").read_text()
+    for value, words in [("nope", "no view 'nope'"), ("3", "no view 3")]:
+        r = runner.invoke(app, [*base, "--param", f"without=choice:none,{value}", "--out",
+                                str(tmp_path / "bad")])
+        assert r.exit_code == 2 and words in r.output, r.output
+        assert not (tmp_path / "bad").exists()
+
+
+def test_without_refuses_a_view_the_method_cannot_lose(tmp_path: Path) -> None:
+    config, _ = make_dataset(tmp_path / "ds", n=30)
+    r = runner.invoke(app, ["tune", str(config), "--trials", "2", "--param",
+                            "without=choice:none,v0", "--out", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and "--param without=v0" in r.output and "at least two" in r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
+
+
 def test_parse_param_kinds_and_numbers() -> None:
     assert T.parse_param("epochs=choice:50,100,50") == ("epochs", ("choice", [50, 100]))
     assert T.parse_param("lr=log:1e-4,1e-3") == ("lr", ("log", 1e-4, 1e-3))
+    assert T.parse_param("without=choice:none,poi") == ("without", ("choice", ["none", "poi"]))
     assert T.parse_param("temperature=uniform:0.05,0.2") == ("temperature",
                                                             ("uniform", 0.05, 0.2))
-    for bad in ("lr=log:1e-3", "lr=uniform:2,1", "lr=grid:1,2", "=choice:1", "lr=choice:a",
-                "lr=choice:nan"):
+    for bad in ("lr=log:1e-3", "lr=uniform:2,1", "lr=grid:1,2", "=choice:1", "lr=log:a,1",
+                "lr=choice:1,,2"):
         with pytest.raises(T.ConfigError, match="--param"):
             T.parse_param(bad)
 

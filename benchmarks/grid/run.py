@@ -1,7 +1,10 @@
 """Run many (dataset, variant, seed) training + evaluation jobs in parallel processes.
 
     python benchmarks/grid/run.py --frozen-root FROZEN --out results.jsonl --plan methods \
-        [--seeds 5] [--workers 14] [--gpu] [--deadline 480]
+        [--seeds 5] [--workers 14] [--gpu] [--deadline 480] [--datasets manhattan180 ...]
+
+A missing frozen dataset is written first from its benchmark config
+(`python benchmarks/grid/run.py --freeze --frozen-root FROZEN [--datasets ...]` does only that).
 
 Datasets are read from frozen, already featurized copies (`cookie.dataset.frozen.save_frozen`), so
 this runs on any machine with the Python packages, without the raw layers. One JSON line per
@@ -27,14 +30,35 @@ DATASETS = ["manhattan180", "helsinki", "olinda_population", "olinda_greenness"]
 _CACHE: dict = {}
 
 
-def plan_jobs(plan: str, frozen_root: Path, seeds: int) -> list[dict]:
+CONFIGS = {  # dataset -> its benchmark config, relative to benchmarks/
+    "manhattan180": "manhattan180/manhattan180.toml",
+    "helsinki": "helsinki/helsinki.toml",
+    "olinda_population": "olinda/olinda_population.toml",
+    "olinda_greenness": "olinda/olinda_greenness.toml",
+}
+
+
+def freeze(frozen_root: Path, datasets: list[str]) -> None:
+    """Featurize and freeze every dataset of ``datasets`` not yet under ``frozen_root``."""
+    from cookie.dataset.dataset import load_dataset
+    from cookie.dataset.frozen import save_frozen
+
+    for name in datasets:
+        if not (frozen_root / name).exists():
+            config = Path(__file__).resolve().parents[1] / CONFIGS[name]
+            save_frozen(load_dataset(config, cache_dir=Path(".cookie_cache")), frozen_root / name)
+            print(f"froze {name} into {frozen_root / name}", flush=True)
+
+
+def plan_jobs(plan: str, frozen_root: Path, seeds: int,
+              datasets: list[str] = DATASETS) -> list[dict]:
     from cookie.apps.experiments import experiment_cells
     from cookie.dataset.frozen import load_frozen
 
     jobs = []
     if plan == "methods":
         for s in range(seeds):
-            for ds in DATASETS:
+            for ds in datasets:
                 for m in METHODS:
                     if m == "raw" and s > 0:
                         continue  # no learning, no seed
@@ -42,7 +66,7 @@ def plan_jobs(plan: str, frozen_root: Path, seeds: int) -> list[dict]:
                                  "overrides": {}, "views": None, "drop": [], "seed": s})
     elif plan == "ablations":
         for s in range(seeds):
-            for ds in DATASETS:
+            for ds in datasets:
                 data = load_frozen(frozen_root / ds)
                 for exp in ("alpha", "dropout", "augment"):
                     for cell in experiment_cells(exp, data):
@@ -115,9 +139,15 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true", help="train image views on the GPU")
     ap.add_argument("--deadline", type=float, default=0, help="stop after this many seconds")
     ap.add_argument("--limit", type=int, default=0, help="run only the first N jobs")
+    ap.add_argument("--datasets", nargs="+", choices=DATASETS, default=DATASETS)
+    ap.add_argument("--freeze", action="store_true", help="only freeze the missing datasets")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    jobs = [j for p in args.plan for j in plan_jobs(p, args.frozen_root, args.seeds)]
+    freeze(args.frozen_root, args.datasets)
+    if args.freeze:
+        return
+    jobs = [j for p in args.plan
+            for j in plan_jobs(p, args.frozen_root, args.seeds, args.datasets)]
     done = set()
     if args.out.exists():
         for line in args.out.read_text().splitlines():

@@ -61,21 +61,36 @@ def costs(frozen_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
     return out
 
 
+def first_budget(frozen_root: Path, grid: pd.DataFrame) -> str:
+    """The training budget of the first dataset in the grid, in words."""
+    from cookie.dataset.frozen import load_frozen
+
+    m = load_frozen(frozen_root / str(grid.dataset.iloc[0])).config.method
+    batch = "full batch" if m.batch_size == 0 else f"batches of {m.batch_size}"
+    return (f"{m.pretrain_epochs} intra-view epochs + {m.epochs} joint epochs, {batch}, "
+            f"proxy {m.proxy}, context {m.context}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--grid", type=Path, default=Path("benchmarks/results/raw/grid.jsonl.gz"))
     ap.add_argument("--frozen-root", type=Path, default=Path(".frozen"))
     ap.add_argument("--machine", default="see the grid command")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--grid-command", default="python benchmarks/grid/run.py --frozen-root "
+                    ".frozen --out grid.jsonl --plan methods --seeds 5",
+                    help="the command that ran the grid, for the report")
+    ap.add_argument("--note", default="", help="a paragraph placed under the header")
     args = ap.parse_args()
     t = read_grid(args.grid, "methods")
+    budget = first_budget(args.frozen_root, t)
     lines = ["# Methods compared: every method on every benchmark", "",
              f"Summary command: `python {' '.join(sys.argv)}`  ",
-             "Grid command: `python benchmarks/grid/run.py --frozen-root .frozen --out grid.jsonl"
-             " --plan methods ablations --seeds 5 --workers 15 --gpu --deadline 470`  ",
+             f"Grid command: `{args.grid_command}`  ",
              f"Grid machine: {args.machine}", "",
-             "Same encoders, heads sizes, critics and budget (the config's `[method]`: 20 "
-             "intra-view epochs + 20 joint epochs, full batch) for every learned method; 5 "
+             *([args.note, ""] if args.note else []),
+             "Same encoders, heads sizes, critics and budget (the config's `[method]`: "
+             f"{budget}) for every learned method; 5 "
              "training seeds (raw: no training, one run). Scores: robust protocol (5-fold "
              "shuffled x 3 repeats) with ridge (internal alpha search), literature protocol "
              "where the benchmark has one, logistic regression for district, k-means NMI. "
@@ -112,9 +127,9 @@ def main() -> None:
     plot_method_bars(frame, args.out / "methods.png", "main task per benchmark (first column)",
                      "R2")
     lines += ["![methods](methods.png)", "",
-              "Fit seconds were measured on the grid machine with 15 jobs running at once "
-              "(image views on its GPU), so they compare methods with each other, not machines.",
-              ""]
+              "Fit seconds were measured on the grid machine with its jobs running at once "
+              "(see the grid command's --workers), so they compare methods with each other, "
+              "not machines.", ""]
     (args.out / "methods.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -515,6 +515,8 @@ def tune(
     from cookie.apps.tune import (
         SAMPLERS,
         TUNABLE_TYPES,
+        WITHOUT,
+        check_without,
         search_space,
         space_corners,
         space_of,
@@ -544,9 +546,13 @@ def tune(
         raise ConfigError("method 'raw' learns nothing and has no settings to tune")
     space = search_space(choices, space_of(param) if param else None)
     for corner in space_corners(space):  # a setting that cannot run fails before any work
+        if WITHOUT in corner:
+            check_without(cfg, corner[WITHOUT])
+            continue
         unknown = [k for k in corner if k not in type(cfg.method).model_fields]
         if unknown:
-            raise ConfigError(f"--param {unknown[0]!r}: not a [method] setting")
+            raise ConfigError(f"--param {unknown[0]!r}: not a [method] setting (nor "
+                              f"{WITHOUT!r}, the view to train without)")
         with_method(cfg, **corner)
     known = {t.name: t for t in cfg.tasks}
     if task:

@@ -51,6 +51,10 @@ DEFAULT_SPACE: dict[str, tuple] = {
     "embedding_dim": ("choice", [128, 256, 512]),
 }
 SAMPLERS = ("random", "tpe")
+#: the search parameter that trains without one view (`none`: with every view); not a
+#: [method] setting: ``--param without=choice:none,satellite`` asks whether a view helps
+WITHOUT = "without"
+NO_VIEW = "none"
 TUNABLE_TYPES = ("regression", "classification")
 
 Params = dict[str, Any]
@@ -87,12 +91,21 @@ def parse_param(text: str) -> tuple[str, tuple]:
     kind, _, values = rest.partition(":")
     if not name.strip() or not values:
         raise ConfigError(usage)
+    if kind == "choice":  # numbers, or words (the views of `without`)
+        words = [v.strip() for v in values.split(",")]
+        if not all(words):
+            raise ConfigError(f"{usage} (an empty choice)")
+        choices: list[Any] = []
+        for word in words:
+            try:
+                choices.append(_number(word))
+            except ValueError:
+                choices.append(word)
+        return name.strip(), ("choice", list(dict.fromkeys(choices)))
     try:
         numbers = [_number(v.strip()) for v in values.split(",")]
     except ValueError:
         raise ConfigError(f"{usage} (values must be numbers)") from None
-    if kind == "choice":
-        return name.strip(), ("choice", list(dict.fromkeys(numbers)))
     if kind in ("log", "uniform"):
         if len(numbers) != 2 or not numbers[0] < numbers[1]:
             raise ConfigError(f"{usage} (two bounds, LOW < HIGH)")
@@ -111,6 +124,21 @@ def space_of(params: Sequence[str]) -> dict[str, tuple]:
             raise ConfigError(f"--param {name!r} given twice")
         space[name] = spec
     return space
+
+
+def check_without(cfg: Any, view: Any) -> None:
+    """``without`` names a view of ``cfg`` (or `none`) and the method still runs without it."""
+    from cookie.config import method_problem
+
+    names = [v.name for v in cfg.views]
+    if view == NO_VIEW:
+        return
+    if view not in names:
+        raise ConfigError(f"--param {WITHOUT}: no view {view!r} (views: {', '.join(names)}; "
+                          f"{NO_VIEW!r} keeps them all)")
+    problem = method_problem(cfg.method, len(names) - 1)
+    if problem:
+        raise ConfigError(f"--param {WITHOUT}={view}: {problem}")
 
 
 def space_corners(space: dict[str, tuple]) -> list[Params]:
@@ -435,8 +463,12 @@ def tune_dataset(ds: Any, tasks: Sequence, space: dict[str, tuple], trials: int,
         unlabeled = RegionDataset(ds.config, ds.regions, ds.views)  # a fit sees no label
 
         def fit(params: Params) -> pd.DataFrame:
-            model = CookieEmbedder.from_config(unlabeled.config, **params)
-            return model.fit(unlabeled).transform(unlabeled)
+            params = dict(params)
+            dropped = params.pop(WITHOUT, NO_VIEW)
+            data = unlabeled if dropped == NO_VIEW else unlabeled.select_views(
+                [n for n in unlabeled.views if n != dropped])
+            model = CookieEmbedder.from_config(data.config, **params)
+            return model.fit(data).transform(data)
 
     targets = {t.name: task_target(t, ds.labels).dropna() for t in tasks}  # errors first
     cache = SettingCache(fit, say)
