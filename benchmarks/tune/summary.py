@@ -26,13 +26,13 @@ for task in run["tasks"]:
     inner = np.array([np.mean(per_setting[s]) for s in trained])
     parts = []
     for name, spec in space.items():
-        values = np.array([settings[s][name] for s in trained], float)
+        values = np.array([settings[s][name] for s in trained], dtype=object)
         if spec[0] == "choice":
             means = {v: round(float(inner[values == v].mean()), 3) if (values == v).any()
                      else "not trained" for v in spec[1]}
             parts.append(f"{name} {means}")
         else:
-            x = np.log(values) if spec[0] == "log" else values
+            x = np.log(values.astype(float)) if spec[0] == "log" else values.astype(float)
             parts.append(f"{name} r={np.corrcoef(x, inner)[0, 1]:+.2f}")
     best = trained[int(np.argmax(inner))]
     print(f"{task['task']}: " + "; ".join(parts) + f"; best mean inner score: setting {best} "
