@@ -503,8 +503,10 @@ def tune(
                                       "replacing the default space's 50,100,200"),
     param: list[str] | None = typer.Option(None, "--param", help="NAME=choice:V1,V2,... | "
                                            "NAME=log:LOW,HIGH | NAME=uniform:LOW,HIGH "
-                                           "(repeatable): search exactly these [method] "
-                                           "settings instead of the default space"),
+                                           "(repeatable): search exactly these method "
+                                           "settings instead of the default space; "
+                                           "without=choice:none,VIEW,... trains without "
+                                           "one view"),
     out: Path = typer.Option(Path("runs/tune"), "--out", "-o",
                              help="folder for tune.md and tune.json"),
     cache_dir: Path = typer.Option(Path(".cookie_cache"), help="feature cache directory"),
