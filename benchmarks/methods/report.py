@@ -12,6 +12,7 @@ each frozen dataset.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def costs(frozen_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
     ds = load_frozen(frozen_root / dataset)
     specs = [ViewSpec.from_view(v) for v in ds.views.values()]
     tensors = RegionTensors(ds.views)
-    data = tensors.gather(torch.arange(len(tensors)))
+    data = {k: v for k, v in tensors.gather(torch.arange(len(tensors))).items()
+            if k in ds.views}  # no region positions: the step `cookie profile` counts
     cfg = MethodConfig.model_validate(ds.config.method.model_dump())
     out = {"raw": (0, 0)}
     for method in ORDER[1:]:
@@ -85,7 +87,7 @@ def main() -> None:
     t = read_grid(args.grid, "methods")
     budget = first_budget(args.frozen_root, t)
     lines = ["# Methods compared: every method on every benchmark", "",
-             f"Summary command: `python {' '.join(sys.argv)}`  ",
+             f"Summary command: `python {shlex.join(sys.argv)}`  ",
              f"Grid command: `{args.grid_command}`  ",
              f"Grid machine: {args.machine}", "",
              *([args.note, ""] if args.note else []),
@@ -96,7 +98,9 @@ def main() -> None:
              "where the benchmark has one, logistic regression for district, k-means NMI. "
              "Mean ± std over seeds. Parameters: trainable, all heads and critics included. "
              "FLOPs: one full-batch training step (encoder step forward + backward, plus the "
-             "CLUB-critic step), counted with `torch.utils.flop_counter` on this dataset.", ""]
+             "CLUB-critic step), counted with `torch.utils.flop_counter` on this dataset, as "
+             "`cookie profile` counts it: with the augmentation proxy, so without the "
+             "relational targets' regression terms and the flow terms.", ""]
     bars = []
     for dataset, cols in COLUMNS.items():
         sub = t[t.dataset == dataset]
