@@ -47,10 +47,12 @@ CASES = [(m, "none", v) for m, v in sorted(PINNED.items())] + [
 def test_embeddings_are_pinned(dataset, method: str, context: str,
                                pinned: tuple[float, ...]) -> None:
     """Without the context stage, the numbers recorded before the restructure; with it (the
-    default of the learned methods), those recorded when it was added."""
+    default of the learned methods), those recorded when it was added. Both in the heads' own
+    coordinates (`basis = "heads"`): the rotated basis is a fixed rotation of these
+    (tests/test_basis.py)."""
     from cookie.training.embedder import CookieEmbedder
 
-    model = CookieEmbedder(name=method, **SETTINGS, context=context).fit(dataset)
+    model = CookieEmbedder(name=method, **SETTINGS, context=context, basis="heads").fit(dataset)
     emb = model.transform(dataset).to_numpy(np.float64)
     got = (float(emb.sum()), *emb[0, :3].tolist())
     np.testing.assert_allclose(got, pinned, rtol=0, atol=2e-5)

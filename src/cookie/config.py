@@ -287,6 +287,11 @@ class MethodConfig(Strict):
     context: Literal["attention", "none"] = Field(
         "attention", description="region context after each view's encoder: `attention` "
         "(one residual self-attention layer across regions, see docs/method.md) or `none`")
+    basis: Literal["rotated", "heads"] = Field(
+        "rotated", description="coordinates of each embedding block: `rotated` (a fixed "
+        "orthonormal basis per block: the same information and distances, every dimension a "
+        "mix of the block's components; see docs/method.md, Output basis) or `heads` (the "
+        "heads' own coordinates)")
     context_keys: int = Field(2048, ge=16, description="regions each region attends to at "
                               "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "

@@ -22,6 +22,7 @@ from cookie.methods.flows import FlowDecoder, flow_matrix, flow_term
 from cookie.methods.settings import MethodSettings
 from cookie.methods.targets import block_target, relational_inputs
 from cookie.nn.augment import Augmentation
+from cookie.nn.basis import rotate_blocks
 from cookie.nn.context import RegionContext, context_rows
 from cookie.nn.heads import CRITICS, make_critic
 from cookie.nn.view_encoder import ViewEncoder
@@ -88,7 +89,7 @@ class MultiViewObjective(nn.Module):
     def __init__(self, specs: list[ViewSpec], cfg: MethodSettings,
                  augments: dict[str, Augmentation] | None = None,
                  encoders: dict[str, str] | None = None, proxy: str | None = None,
-                 context: str | None = None) -> None:
+                 context: str | None = None, basis: str | None = None) -> None:
         super().__init__()
         if len(specs) < self.min_views:
             raise ValueError(f"{type(self).__name__} needs at least {self.min_views} views")
@@ -98,6 +99,9 @@ class MultiViewObjective(nn.Module):
         self.proxy_kind = proxy or cfg.proxy
         #: the region context stage, ``cfg.context`` unless the method fixes it (cookie_paper)
         self.context_kind = context or cfg.context
+        #: the embedding blocks' coordinates, ``cfg.basis`` unless the method fixes it
+        #: (cookie_paper: the heads' own)
+        self.basis_kind = basis or cfg.basis
         self.names = [s.name for s in specs]
         augments = augments or {}
         encoders = encoders or {}
@@ -291,9 +295,17 @@ class MultiViewObjective(nn.Module):
         return self.concat_present(self.encode(batch, False), batch)
 
     def concat_present(self, parts: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
-        """Per-view outputs concatenated in view order, zeros where a region misses the view."""
-        return torch.cat([parts[n] * batch[n][2].to(parts[n].dtype).unsqueeze(1)
-                          for n in self.names], dim=1)
+        """Per-view outputs as the embedding's blocks in view order (`assemble`), zeros where a
+        region misses the view."""
+        return self.assemble([parts[n] * batch[n][2].to(parts[n].dtype).unsqueeze(1)
+                            for n in self.names])
+
+    def assemble(self, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """The embedding from its blocks: each in its fixed rotated basis (`basis =
+        "rotated"`, `cookie.nn.basis`) or as the heads give it, concatenated."""
+        if self.basis_kind == "rotated":
+            return rotate_blocks(blocks)
+        return torch.cat(blocks, dim=1)
 
     def proxy_term(self, out: torch.Tensor, out_aug: torch.Tensor, key: str, critic: nn.Module,
                    batch: Batch, mask: torch.Tensor) -> tuple[str, torch.Tensor]:

@@ -166,7 +166,7 @@ class CookieObjective(MultiViewObjective):
         for (a, b), (sa, sb) in zip(self.pairs, h["s"].values(), strict=False):
             wa, wb = masks[a], masks[b]
             parts.append((sa * wa + sb * wb) / (wa + wb).clamp_min(1.0))
-        return torch.cat(parts, dim=1)
+        return self.assemble(parts)
 
     @property
     def embedding_dim(self) -> int:
@@ -180,9 +180,10 @@ def build_cookie(specs: list[ViewSpec], cfg: MethodSettings, **kwargs: Any) -> C
 
 def build_cookie_paper(specs: list[ViewSpec], cfg: MethodSettings,
                        **kwargs: Any) -> CookieObjective:
-    """The paper's CooKIE: augmentations as the task proxy and no region context, whatever the
-    settings say."""
-    return CookieObjective(specs, cfg, proxy="augment", context="none", **kwargs)
+    """The paper's CooKIE: augmentations as the task proxy, no region context and the heads'
+    own coordinates, whatever the settings say."""
+    return CookieObjective(specs, cfg, proxy="augment", context="none", basis="heads",
+                           **kwargs)
 
 
 def build_cookie_no_pretrain(specs: list[ViewSpec], cfg: MethodSettings,

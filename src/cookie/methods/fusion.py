@@ -120,7 +120,7 @@ class FusionObjective(MultiViewObjective):
         return cast(torch.Tensor, sum(terms.values()))
 
     def embed(self, batch: Batch) -> torch.Tensor:
-        return self.fuse(self.encode(batch, False), self.masks(batch))
+        return self.assemble([self.fuse(self.encode(batch, False), self.masks(batch))])
 
     @property
     def embedding_dim(self) -> int:

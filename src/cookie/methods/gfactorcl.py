@@ -213,7 +213,7 @@ class GFactorCLObjective(MultiViewObjective):
             masked = (heads * weights).sum(0) / weights.sum(0).clamp_min(1.0)
             every = weights.min(0).values.bool()  # rows with every member: the plain mean
             parts.append(torch.where(every, heads.mean(0), masked))
-        return torch.cat(parts, dim=1)
+        return self.assemble(parts)
 
     @property
     def embedding_dim(self) -> int:

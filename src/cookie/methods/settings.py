@@ -32,6 +32,7 @@ class MethodSettings:
     relational_weight: float = 1.0
     landmarks: int = 2048
     context: str = "attention"
+    basis: str = "rotated"
     context_keys: int = 2048
     flow_weight: float = 1.0
     holdout: float = 0.0

@@ -287,7 +287,8 @@ class CookieEmbedder(BaseEstimator):
                  lr: float = 1e-3, critic_lr: float = 1e-3, weight_decay: float = 1e-5,
                  dropout: float = 0.0, proxy: str = "relational",
                  relational_weight: float = 1.0, landmarks: int = 2048,
-                 context: str = "attention", context_keys: int = 2048,
+                 context: str = "attention", basis: str = "rotated",
+                 context_keys: int = 2048,
                  flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
                  seed: int = 0, accelerator: str = "cpu", devices: int | str = 1,
                  strategy: str = "auto",
@@ -312,6 +313,7 @@ class CookieEmbedder(BaseEstimator):
         self.relational_weight = relational_weight
         self.landmarks = landmarks
         self.context = context
+        self.basis = basis
         self.context_keys = context_keys
         self.flow_weight = flow_weight
         self.holdout = holdout
@@ -593,9 +595,11 @@ class CookieEmbedder(BaseEstimator):
         if not isinstance(meta, dict) or not isinstance(state, dict):
             raise TypeError(f"{META_FILE} must hold an object and {MODEL_FILE} a state dict")
         if isinstance(meta.get("method"), dict):
-            # models saved before the context stage and the flow terms had neither
+            # models saved before the context stage, the flow terms and the rotated output
+            # basis had none of them
             meta["method"].setdefault("context", "none")
             meta["method"].setdefault("flow_weight", 0.0)
+            meta["method"].setdefault("basis", "heads")
         cfg = MethodConfig.model_validate(meta["method"])
         augments = {k: AugmentConfig.model_validate(v) for k, v in meta["augments"].items()}
         self = cls(**cfg.model_dump(), augmentations={k: v.model_dump()
