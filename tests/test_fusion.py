@@ -21,6 +21,7 @@ from cookie.methods.fusion import (
     build_mvure_style,
     similarity_term,
 )
+from cookie.nn.basis import block_rotation
 from cookie.training.embedder import CookieEmbedder
 from tests.synthetic import make_dataset
 
@@ -71,15 +72,16 @@ def test_terms_are_flow_and_similarity_of_the_fused_embedding(build) -> None:
     objective.set_targets(x, {"t": None, "f": None}, {"t": ALL, "f": ALL})
     terms, _ = objective.terms(batch, stage=2)
     assert sorted(terms) == ["flow/f", "sim/t"]  # a flows view gets FLOW, not SIM
-    z = objective.embed(batch)
-    assert z.shape == (3, 6)
+    z = objective.fuse(objective.encode(batch, False), objective.masks(batch))
+    assert z.shape == (3, 6)  # the terms read the fused vector; the embedding rotates it
+    torch.testing.assert_close(objective.embed(batch), z @ block_rotation(6).to(z.dtype))
     dec = objective.flow_decoders["f"]
     assert terms["flow/f"].item() == pytest.approx(
         flow_term(dec.source(z), dec.destination(z), TRIPS, ALL).item(), rel=1e-6)
     # the similarity of the view's features as featurized, not of the standardized ones
     objective.encoders["t"].fit_normalization(X, None, ALL)
     terms, _ = objective.terms(batch, stage=2)
-    z = objective.embed(batch)
+    z = objective.fuse(objective.encode(batch, False), objective.masks(batch))
     sim = similarity_term(objective.similarity_heads["t"](z), X, ALL)
     assert terms["sim/t"].item() == pytest.approx(sim.item(), rel=1e-6)
     assert objective.total(terms, 2).item() == pytest.approx(
