@@ -2,6 +2,8 @@
 unique and shared block probed alone, then the embedding without the blocks of the satellite
 view; literature and robust R2. An evaluation-fold look, disclosed in defaults.md; nothing
 ships from it.
+The embedding is read in the heads' coordinates (`basis = "heads"`), as when it was run,
+before the rotated output basis became the default.
 
     cd benchmarks/defaults && python blocks.py
 """
@@ -19,7 +21,7 @@ from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 ds = manhattan()
-model = CookieEmbedder(name="cookie", seed=0).fit(ds)
+model = CookieEmbedder(name="cookie", seed=0, basis="heads").fit(ds)
 z = model.transform(ds).to_numpy()
 names = list(model.objective_.names)
 blocks = [(n,) for n in names] + list(model.objective_.pairs)

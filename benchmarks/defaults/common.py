@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cookie.dataset.dataset import load_dataset
-from cookie.evaluation.protocols import literature_regression
+from cookie.evaluation.protocols import literature_regression, robust_regression
 
 HERE = Path(__file__).parent
 CONFIG = HERE.parent / "manhattan180" / "manhattan180.toml"
@@ -28,3 +28,27 @@ def literature_r2(ds, x: np.ndarray) -> np.ndarray:
     scores = [literature_regression(np.asarray(x, float), ds.labels[t].to_numpy(float))
               .scores["r2"] for t in TASKS]
     return np.round(np.ravel(scores), 3)
+
+
+def robust_r2(ds, x: np.ndarray, probe: str) -> np.ndarray:
+    """Robust-protocol R2 (mean over repeats) of the three tasks with ``probe``."""
+    return np.round([np.mean(robust_regression(np.asarray(x, float), ds.labels[t].to_numpy(
+        float), probes=[probe])[0].scores["r2"]) for t in TASKS], 3)
+
+
+def three_probes(ds, x: np.ndarray) -> np.ndarray:
+    """Literature, robust-ridge and robust-forest R2 of the three tasks, in one row of 9."""
+    return np.concatenate([literature_r2(ds, x), robust_r2(ds, x, "ridge_cv"),
+                           robust_r2(ds, x, "random_forest")])
+
+
+def seed_rows(label: str, ds, seeds, embed) -> None:
+    """``embed(seed)`` for every seed, its three probes printed per seed, then the mean."""
+    rows = []
+    for seed in seeds:
+        rows.append(three_probes(ds, embed(seed)))
+        print(label, seed, "literature", rows[-1][:3], "robust ridge", rows[-1][3:6],
+              "robust forest", rows[-1][6:], flush=True)
+    mean = np.round(np.mean(rows, 0), 3)
+    print("mean", label, "literature", mean[:3], "robust ridge", mean[3:6], "robust forest",
+          mean[6:])

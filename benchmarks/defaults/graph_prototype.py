@@ -3,6 +3,8 @@ region-context layer with its context set restricted to each region's polygon ne
 (`neighbour_attention`: attention over the region and the regions it touches), or replaced by
 the mean of those neighbours (`neighbour_mean`: a graph-convolution step), patched onto
 `cookie` outside the package; literature and robust R2 on Manhattan-180.
+The embedding is read in the heads' coordinates (`basis = "heads"`), as when it was run,
+before the rotated output basis became the default.
 
     cd benchmarks/defaults
     python graph_prototype.py neighbour_attention 0,1,2
@@ -15,12 +17,10 @@ from __future__ import annotations
 import logging
 import sys
 
-import numpy as np
 import shapely
 import torch
-from common import TASKS, literature_r2, manhattan
+from common import manhattan, seed_rows
 
-from cookie.evaluation.protocols import robust_regression
 from cookie.methods import base
 from cookie.nn import context
 from cookie.training.embedder import CookieEmbedder
@@ -62,19 +62,6 @@ if variant in ("neighbour_attention", "neighbour_mean"):
 elif variant != "shipped":
     raise SystemExit(f"unknown variant {variant!r}")
 
-
-def robust(z: np.ndarray, probe: str) -> np.ndarray:
-    return np.round([np.mean(robust_regression(z, ds.labels[t].to_numpy(float), probes=[probe])
-                             [0].scores["r2"]) for t in TASKS], 3)
-
-
-rows = []
-for seed in seeds:
-    z = CookieEmbedder(name="cookie", seed=seed).fit(ds).transform(ds).to_numpy()
-    rows.append(np.concatenate([literature_r2(ds, z), robust(z, "ridge_cv"),
-                                robust(z, "random_forest")]))
-    print(variant, seed, "literature", rows[-1][:3], "robust ridge", rows[-1][3:6],
-          "robust forest", rows[-1][6:], flush=True)
-mean = np.round(np.mean(rows, 0), 3)
-print("mean", variant, "literature", mean[:3], "robust ridge", mean[3:6], "robust forest",
-      mean[6:])
+seed_rows(variant, ds, seeds,
+          lambda seed: CookieEmbedder(name="cookie", seed=seed, basis="heads").fit(ds)
+          .transform(ds).to_numpy())

@@ -3,6 +3,8 @@ each shared block's relational target taken from the geometric mean A # B of its
 centred kernels (large only where both views' similarity structures are) instead of the
 kernel of the views' concatenated inputs, patched onto `cookie`; literature and robust R2 on
 Manhattan-180.
+The embedding is read in the heads' coordinates (`basis = "heads"`), as when it was run,
+before the rotated output basis became the default.
 
     cd benchmarks/defaults
     python shared_target_prototype.py geometric_mean 0,1,2
@@ -20,9 +22,8 @@ import sys
 
 import numpy as np
 import torch
-from common import TASKS, literature_r2, manhattan
+from common import manhattan, seed_rows
 
-from cookie.evaluation.protocols import robust_regression
 from cookie.methods import base
 from cookie.methods import targets as T
 from cookie.training.embedder import CookieEmbedder
@@ -67,19 +68,6 @@ elif variant != "shipped":
     raise SystemExit(f"unknown variant {variant!r}")
 ds = manhattan()
 
-
-def robust(z: np.ndarray, probe: str) -> np.ndarray:
-    return np.round([np.mean(robust_regression(z, ds.labels[t].to_numpy(float), probes=[probe])
-                             [0].scores["r2"]) for t in TASKS], 3)
-
-
-rows = []
-for seed in seeds:
-    z = CookieEmbedder(name="cookie", seed=seed).fit(ds).transform(ds).to_numpy()
-    rows.append(np.concatenate([literature_r2(ds, z), robust(z, "ridge_cv"),
-                                robust(z, "random_forest")]))
-    print(variant, seed, "literature", rows[-1][:3], "robust ridge", rows[-1][3:6],
-          "robust forest", rows[-1][6:], flush=True)
-mean = np.round(np.mean(rows, 0), 3)
-print("mean", variant, "literature", mean[:3], "robust ridge", mean[3:6], "robust forest",
-      mean[6:])
+seed_rows(variant, ds, seeds,
+          lambda seed: CookieEmbedder(name="cookie", seed=seed, basis="heads").fit(ds)
+          .transform(ds).to_numpy())
