@@ -12,18 +12,13 @@ import logging
 import sys
 
 import numpy as np
-from common import TASKS, literature_r2, manhattan
+from common import manhattan, three_probes
 
-from cookie.evaluation.protocols import robust_regression
 from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 ds = manhattan()
 
-
-def robust(z: np.ndarray, probe: str) -> np.ndarray:
-    return np.round([np.mean(robust_regression(z, ds.labels[t].to_numpy(float), probes=[probe])
-                             [0].scores["r2"]) for t in TASKS], 3)
 
 
 rows: dict[str, list[np.ndarray]] = {"heads": [], "rotated": []}
@@ -32,8 +27,7 @@ for seed in (int(s) for s in sys.argv[1].split(",")):
     for basis in rows:
         model.objective_.basis_kind = basis
         z = model.transform(ds).to_numpy()
-        rows[basis].append(np.concatenate([literature_r2(ds, z), robust(z, "ridge_cv"),
-                                           robust(z, "random_forest")]))
+        rows[basis].append(three_probes(ds, z))
         print(basis, seed, "literature", rows[basis][-1][:3], "robust ridge",
               rows[basis][-1][3:6], "robust forest", rows[basis][-1][6:], flush=True)
 for basis, r in rows.items():

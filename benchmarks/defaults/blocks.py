@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from common import TASKS, literature_r2, manhattan
+from common import literature_r2, manhattan, robust_r2
 
-from cookie.evaluation.protocols import robust_regression
 from cookie.nn.heads import block_sizes
 from cookie.training.embedder import CookieEmbedder
 
@@ -29,15 +28,12 @@ edges = np.cumsum([0, *block_sizes(z.shape[1], len(blocks))])
 columns = {b: np.arange(edges[i], edges[i + 1]) for i, b in enumerate(blocks)}
 
 
-def robust(x: np.ndarray, probe: str) -> np.ndarray:
-    return np.round([np.mean(robust_regression(x, ds.labels[t].to_numpy(float), probes=[probe])
-                             [0].scores["r2"]) for t in TASKS], 3)
-
 
 def show(label: str, keep: list[tuple[str, ...]]) -> None:
     x = z[:, np.concatenate([columns[b] for b in keep])]
     print(f"{label} ({x.shape[1]} dims): literature {literature_r2(ds, x)} robust ridge "
-          f"{robust(x, 'ridge_cv')} robust forest {robust(x, 'random_forest')}", flush=True)
+          f"{robust_r2(ds, x, 'ridge_cv')} robust forest "
+          f"{robust_r2(ds, x, 'random_forest')}", flush=True)
 
 
 show("whole embedding", blocks)
