@@ -1,7 +1,7 @@
 """ablations.md from the job grid's `ablations` plan (the cells of `cookie experiment`).
 
     python benchmarks/ablations/report.py --grid benchmarks/results/raw/grid.jsonl.gz \
-        --machine "..."
+        --machine "..." [--grid-command "..."] [--note "..."]
 
 Each (dataset, experiment) section is what `cookie experiment NAME CONFIG --seeds 5` computes
 (same cells, same evaluation); the grid ran them all in parallel on one machine.
@@ -10,6 +10,7 @@ Each (dataset, experiment) section is what `cookie experiment NAME CONFIG --seed
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -30,6 +31,10 @@ def main() -> None:
     ap.add_argument("--grid", type=Path, default=Path("benchmarks/results/raw/grid.jsonl.gz"))
     ap.add_argument("--machine", default="see the grid command")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--grid-command", default="python benchmarks/grid/run.py --frozen-root "
+                    ".frozen --out grid.jsonl --plan methods ablations --seeds 5",
+                    help="the command that ran the grid, for the report")
+    ap.add_argument("--note", default="", help="a paragraph placed under the header")
     args = ap.parse_args()
     t = read_grid(args.grid, "ablations").rename(columns={"label": "cell"})
     from run import INTRO  # the experiment descriptions
@@ -37,10 +42,10 @@ def main() -> None:
     pics = args.out / "ablations"
     pics.mkdir(parents=True, exist_ok=True)
     lines = ["# Ablations: alpha, modality dropout, augmentations", "",
-             f"Summary command: `python {' '.join(sys.argv)}`  ",
-             "Grid command: `python benchmarks/grid/run.py --frozen-root .frozen --out grid.jsonl"
-             " --plan methods ablations --seeds 5 --workers 15 --gpu --deadline 470`  ",
-             f"Grid machine: {args.machine}", "", INTRO]
+             f"Summary command: `python {shlex.join(sys.argv)}`  ",
+             f"Grid command: `{args.grid_command}`  ",
+             f"Grid machine: {args.machine}", "",
+             *([args.note, ""] if args.note else []), INTRO]
     for dataset, config in CONFIGS.items():
         for exp in ("alpha", "dropout", "augment"):
             sub = t[(t.dataset == dataset) & (t.experiment == exp)]
