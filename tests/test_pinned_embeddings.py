@@ -9,7 +9,8 @@ import pytest
 from tests.synthetic import make_dataset
 
 SETTINGS = {"embedding_dim": 14, "hidden_dim": 8, "encoder_dim": 8, "critic_dim": 4,
-            "pretrain_epochs": 1, "epochs": 2, "batch_size": 8, "seed": 3}
+            "pretrain_epochs": 1, "epochs": 2, "batch_size": 8, "seed": 3,
+            "relational_weight": 1.0}  # the pins were recorded at the weight's first default
 #: sum of every embedding, and the first region's first three coordinates (recorded on the
 #: code before the restructure of issue #13)
 PINNED = {

@@ -283,7 +283,9 @@ class MethodConfig(Strict):
         "relational", description="task proxy y: `relational` (kernel-PCA coordinates of each "
         "view's region-similarity structure, see docs/method.md) or `augment` (an augmentation, "
         "as in the paper; always used by cookie_paper)")
-    relational_weight: float = Field(1.0, ge=0, description="weight of the relational terms")
+    relational_weight: float = Field(
+        10.0, ge=0, description="weight of the relational terms (10: chosen by nested "
+        "selection on the development benchmark, see benchmarks/results/defaults.md)")
     context: Literal["attention", "none"] = Field(
         "attention", description="region context after each view's encoder: `attention` "
         "(one residual self-attention layer across regions, see docs/method.md) or `none`")

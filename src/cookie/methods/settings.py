@@ -29,7 +29,7 @@ class MethodSettings:
     weight_decay: float = 1e-5
     dropout: float = 0.0
     proxy: str = "relational"
-    relational_weight: float = 1.0
+    relational_weight: float = 10.0
     landmarks: int = 2048
     context: str = "attention"
     basis: str = "rotated"

@@ -286,7 +286,7 @@ class CookieEmbedder(BaseEstimator):
                  pretrain_epochs: int = 20, epochs: int = 100, batch_size: int = 0,
                  lr: float = 1e-3, critic_lr: float = 1e-3, weight_decay: float = 1e-5,
                  dropout: float = 0.0, proxy: str = "relational",
-                 relational_weight: float = 1.0, landmarks: int = 2048,
+                 relational_weight: float = 10.0, landmarks: int = 2048,
                  context: str = "attention", basis: str = "rotated",
                  context_keys: int = 2048,
                  flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
