@@ -103,13 +103,14 @@ def test_every_method_uses_the_relational_proxy(cls: type) -> None:
     rel_keys = [k for k in terms if "_rel/" in k]
     assert rel_keys
     if cls is CookieObjective:
+        w = obj.cfg.relational_weight  # the default weight (REL is linear in it)
         u = cache.h["u"]["v0"]
         t = obj.targets["unique/v0"]
-        ref = math.log(6) * (u - t).pow(2).sum(1).mean() / t.pow(2).sum(1).mean()
+        ref = w * math.log(6) * (u - t).pow(2).sum(1).mean() / t.pow(2).sum(1).mean()
         assert terms["unique_rel/v0"].item() == pytest.approx(ref.item(), rel=1e-5)
         sa, sb = cache.h["s"]["v0~v1"]
         t = obj.targets["shared/v0~v1"]
-        ref = sum(math.log(6) * (s - t).pow(2).sum(1).mean() / t.pow(2).sum(1).mean()
+        ref = sum(w * math.log(6) * (s - t).pow(2).sum(1).mean() / t.pow(2).sum(1).mean()
                   for s in (sa, sb))
         assert terms["shared_rel/v0~v1"].item() == pytest.approx(ref.item(), rel=1e-5)
     total = obj.total(terms, 2)

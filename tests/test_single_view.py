@@ -68,10 +68,11 @@ def test_stage_2_terms_are_intra_rel_per_view_and_the_embedding_is_the_heads(tmp
         terms, cache = objective.terms(batch, 2)
         assert sorted(terms) == sorted([f"intra/{n}" for n in ds.views]
                                        + [f"view_rel/{n}" for n in ds.views])
-        # REL by hand: log(N) * mean ||u - T||^2 / mean ||T||^2 (docs/method.md)
+        # REL by hand: w log(N) * mean ||u - T||^2 / mean ||T||^2 (docs/method.md)
+        w = objective.cfg.relational_weight
         for n in ds.views:
             u, t = cache.h[n].numpy(), objective.targets[f"view/{n}"].numpy()
-            by_hand = math.log(20) * ((u - t) ** 2).sum(1).mean() / (t ** 2).sum(1).mean()
+            by_hand = w * math.log(20) * ((u - t) ** 2).sum(1).mean() / (t ** 2).sum(1).mean()
             assert float(terms[f"view_rel/{n}"]) == pytest.approx(by_hand, rel=1e-5)
         heads = objective.heads(objective.encode(batch, False))
     want = np.concatenate([heads[n].numpy() @ block_rotation(heads[n].shape[1]).numpy()
