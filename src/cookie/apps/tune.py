@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SPACE: dict[str, tuple] = {
     "epochs": ("choice", [50, 100, 200]),
     "lr": ("log", 3e-4, 3e-3),
-    "relational_weight": ("log", 0.3, 3.0),
+    "relational_weight": ("log", 0.3, 30.0),  # the shipped 10 inside (defaults.md)
     "temperature": ("uniform", 0.05, 0.3),
     "embedding_dim": ("choice", [128, 256, 512]),
 }
