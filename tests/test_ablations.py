@@ -98,3 +98,24 @@ def test_freeze_round_trip(tmp_path) -> None:
         np.testing.assert_array_equal(frozen.views[name].mask, view.mask)
     assert frozen.labels["population"].equals(original.labels["population"])
     assert frozen.regions.geom_equals(original.regions).all()
+    assert frozen.config.model_dump() == original.config.model_dump()
+
+
+def test_freeze_keeps_set_values_not_defaults(tmp_path) -> None:
+    """A frozen copy must not pin the defaults of the day it was written: a method setting the
+    config left unset follows the installed defaults on load, a set one is kept."""
+    import json
+
+    from cookie.config import MethodConfig, load_config
+    from cookie.dataset.frozen import load_frozen, save_frozen
+
+    config, _ = make_dataset(tmp_path / "data", n=12, dims=(4, 3),
+                             method={"relational_weight": 2.5})
+    save_frozen(load_dataset(config, cache_dir=None), tmp_path / "fz")
+    written = json.loads((tmp_path / "fz" / "config.json").read_text())["method"]
+    assert written["relational_weight"] == 2.5
+    assert "flow_weight" not in written and "basis" not in written
+    assert set(written) == set(load_config(config).method.model_fields_set)
+    loaded = load_frozen(tmp_path / "fz").config.method
+    assert loaded.relational_weight == 2.5
+    assert loaded.flow_weight == MethodConfig.model_fields["flow_weight"].default

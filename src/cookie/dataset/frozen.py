@@ -1,8 +1,12 @@
 """A featurized dataset frozen to disk: train or evaluate elsewhere without the raw layers.
 
-Layout: `config.json` (the validated config), `regions.parquet` (GeoParquet), `labels.parquet`,
-and one `view-<name>.npz` per view (`cookie.dataset.codec`: values, mask, optional aux; no
-pickles).
+Layout: `config.json` (the config as written, without the defaults it left unset),
+`regions.parquet` (GeoParquet), `labels.parquet`, and one `view-<name>.npz` per view
+(`cookie.dataset.codec`: values, mask, optional aux; no pickles).
+
+Only the settings the config set are frozen: a setting it left to the default (e.g. a method
+hyper-parameter) takes the installed package's default when the frozen copy is loaded, exactly
+as reading the config file would.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ def save_frozen(ds: RegionDataset, directory: str | Path, overwrite: bool = Fals
 
 def write_frozen(ds: RegionDataset, folder: Path) -> None:
     """The frozen layout, written into an existing (staging) folder."""
-    (folder / "config.json").write_text(ds.config.model_dump_json(indent=1))
+    (folder / "config.json").write_text(ds.config.model_dump_json(indent=1, exclude_unset=True))
     ds.regions.to_parquet(folder / "regions.parquet")
     ds.labels.to_parquet(folder / "labels.parquet")
     for name, view in ds.views.items():
