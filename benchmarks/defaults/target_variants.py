@@ -23,7 +23,7 @@ from cookie.training.embedder import CookieEmbedder
 logging.disable(logging.WARNING)
 SHIPPED_MEDIAN = targets.median_sq_distance
 SHIPPED_KPCA = targets.kernel_pca_coordinates
-SHIPPED_FIT = Standardize.fit.__func__  # type: ignore[attr-defined]
+SHIPPED_FIT = Standardize.fit.__func__
 
 
 def additive_kernel(x: torch.Tensor) -> torch.Tensor:
@@ -85,6 +85,6 @@ targets.kernel_pca_coordinates = SHIPPED_KPCA
 for dim in (1024, 2048):
     probe(ds, f"embedding_dim {dim}", dim)
 for power, label in ((0.0, "one scale per view"), (0.5, "half way")):
-    Standardize.fit = view_scale(power)  # type: ignore[method-assign]
+    Standardize.fit = view_scale(power)
     probe(ds, label)
-Standardize.fit = classmethod(SHIPPED_FIT)  # type: ignore[method-assign]
+Standardize.fit = classmethod(SHIPPED_FIT)
