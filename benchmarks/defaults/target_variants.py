@@ -3,7 +3,8 @@
 the RBF bandwidth as a multiple of the median heuristic, an additive kernel (the mean of one
 RBF per feature, each at its own median), more target coordinates per block (`embedding_dim`),
 and the per-feature scale the kernel sees (standardized, as shipped; one scale per view; half
-way between). An evaluation-fold look, disclosed in defaults.md; nothing ships from it.
+way between); and GFactorCL's targets (one per factor, 15 at M = 4) against cookie's (10
+blocks). An evaluation-fold look, disclosed in defaults.md; nothing ships from it.
 
     cd benchmarks/defaults && python target_variants.py
 """
@@ -64,8 +65,8 @@ def view_scale(power: float) -> Callable:
     return classmethod(fit)
 
 
-def probe(ds, label: str, embedding_dim: int = 512) -> None:
-    model = CookieEmbedder(name="cookie", seed=0, pretrain_epochs=0, epochs=1,
+def probe(ds, label: str, embedding_dim: int = 512, method: str = "cookie") -> None:
+    model = CookieEmbedder(name=method, seed=0, pretrain_epochs=0, epochs=1,
                            embedding_dim=embedding_dim).fit(ds)
     o = model.objective_
     x = o.assemble([o.targets[k] for k in o.target_blocks()]).numpy()
@@ -88,3 +89,4 @@ for power, label in ((0.0, "one scale per view"), (0.5, "half way")):
     Standardize.fit = view_scale(power)
     probe(ds, label)
 Standardize.fit = classmethod(SHIPPED_FIT)
+probe(ds, "gfactorcl's factor targets", method="gfactorcl")
