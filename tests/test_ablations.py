@@ -119,3 +119,28 @@ def test_freeze_keeps_set_values_not_defaults(tmp_path) -> None:
     loaded = load_frozen(tmp_path / "fz").config.method
     assert loaded.relational_weight == 2.5
     assert loaded.flow_weight == MethodConfig.model_fields["flow_weight"].default
+
+
+def test_old_frozen_copy_warns_of_pinned_defaults(tmp_path, caplog) -> None:
+    """A copy written by the old freeze (every method setting in config.json) says which of its
+    settings differ from today's defaults; a copy written now says nothing."""
+    import json
+    import logging
+
+    from cookie.dataset.frozen import load_frozen, save_frozen
+
+    config, _ = make_dataset(tmp_path / "data", n=12, dims=(4, 3))
+    save_frozen(load_dataset(config, cache_dir=None), tmp_path / "fz")
+    with caplog.at_level(logging.WARNING, logger="cookie.dataset.frozen"):
+        load_frozen(tmp_path / "fz")
+    assert not caplog.records
+    path = tmp_path / "fz" / "config.json"
+    data = json.loads(path.read_text())
+    full = load_dataset(config, cache_dir=None).config.method.model_dump(mode="json")
+    data["method"] = dict(full, relational_weight=full["relational_weight"] + 1.5)
+    path.write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING, logger="cookie.dataset.frozen"):
+        frozen = load_frozen(tmp_path / "fz")
+    (record,) = caplog.records
+    assert "relational_weight=" in record.getMessage() and "default now" in record.getMessage()
+    assert frozen.config.method.relational_weight == full["relational_weight"] + 1.5

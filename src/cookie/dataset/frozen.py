@@ -11,16 +11,20 @@ as reading the config file would.
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
-from cookie.config import DatasetConfig
+from cookie.config import DatasetConfig, MethodConfig
 from cookie.dataset.codec import read_view, write_view
 from cookie.dataset.dataset import RegionDataset
 from cookie.errors import DataError
 from cookie.io.atomic import output_dir
+
+log = logging.getLogger(__name__)
 
 
 def save_frozen(ds: RegionDataset, directory: str | Path, overwrite: bool = False) -> Path:
@@ -45,7 +49,9 @@ def load_frozen(directory: str | Path) -> RegionDataset:
     directory = Path(directory)
     if not (directory / "config.json").is_file():
         raise DataError(f"{directory}: not a frozen dataset (no config.json)")
-    cfg = DatasetConfig.model_validate_json((directory / "config.json").read_text())
+    text = (directory / "config.json").read_text()
+    cfg = DatasetConfig.model_validate_json(text)
+    warn_pinned_defaults(directory, json.loads(text).get("method", {}))
     regions = gpd.read_parquet(directory / "regions.parquet")
     labels = pd.read_parquet(directory / "labels.parquet")
     labels.attrs["source"] = str(directory / "labels.parquet")
@@ -54,3 +60,18 @@ def load_frozen(directory: str | Path) -> RegionDataset:
         views[view_cfg.name] = read_view(directory / f"view-{view_cfg.name}.npz", view_cfg.name,
                                          regions.index)
     return RegionDataset(cfg, regions, views, labels)
+
+
+def warn_pinned_defaults(directory: Path, method: dict) -> None:
+    """Warn when a frozen copy holds every method setting (written before freezing kept only
+    the settings a config sets) and some differ from the installed defaults."""
+    fields = MethodConfig.model_fields
+    if not set(fields) <= set(method):
+        return
+    stale = [f"{name}={method[name]!r} (default now {field.default!r})"
+             for name, field in fields.items()
+             if not field.is_required() and method[name] != field.default]
+    if stale:
+        log.warning("%s: this frozen copy pins every method setting of the version that wrote "
+                    "it; these differ from today's defaults: %s. Freeze the config again to "
+                    "follow the defaults.", directory, ", ".join(stale))
