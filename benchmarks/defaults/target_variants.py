@@ -45,15 +45,7 @@ def additive_kernel(x: torch.Tensor) -> torch.Tensor:
 
 def additive_kpca(x: torch.Tensor, k: int, landmarks: int = 2048, seed: int = 0) -> torch.Tensor:
     """`kernel_pca_coordinates` (exact branch) with the additive kernel."""
-    kern = additive_kernel(x.to(torch.float64))
-    row = kern.mean(0, keepdim=True)
-    w, u = torch.linalg.eigh(kern - row - row.T + kern.mean())
-    coords = u.flip(1)[:, :k] * w.flip(0)[:k].clamp_min(0).sqrt()
-    if coords.shape[1] < k:
-        coords = torch.cat([coords, coords.new_zeros(len(x), k - coords.shape[1])], 1)
-    sign = torch.sign(coords.gather(0, coords.abs().argmax(0, keepdim=True)))
-    sign[sign == 0] = 1
-    return (coords * sign).to(torch.float32)
+    return targets.kernel_matrix_coordinates(additive_kernel(x.to(torch.float64)), k)
 
 
 def view_scale(power: float) -> Callable:

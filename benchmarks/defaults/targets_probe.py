@@ -18,21 +18,11 @@ from common import manhattan, three_probes
 from sklearn.ensemble import RandomTreesEmbedding
 
 import cookie.methods.base as base
+from cookie.methods.targets import kernel_matrix_coordinates
 from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 TREES, DEPTH = 200, 5  # scikit-learn's default depth; not tuned
-
-
-def kernel_pca(kern: torch.Tensor, k: int) -> torch.Tensor:
-    """Top-k kernel-PCA coordinates of a kernel matrix, signed as the shipped targets are."""
-    n = len(kern)
-    h = torch.eye(n, dtype=torch.float64) - 1 / n
-    w, u = torch.linalg.eigh(h @ kern @ h)
-    coords = u.flip(1)[:, :k] * w.flip(0)[:k].clamp_min(0).sqrt()
-    sign = torch.sign(coords.gather(0, coords.abs().argmax(0, keepdim=True)))
-    sign[sign == 0] = 1
-    return (coords * sign).to(torch.float32)
 
 
 def random_trees_target(inputs: list[torch.Tensor], mask: torch.Tensor, k: int, landmarks: int,
@@ -42,7 +32,8 @@ def random_trees_target(inputs: list[torch.Tensor], mask: torch.Tensor, k: int, 
     leaves = RandomTreesEmbedding(n_estimators=TREES, max_depth=DEPTH,
                                   random_state=seed).fit_transform(x)
     out = torch.zeros(mask.shape[0], k)
-    out[mask] = kernel_pca(torch.from_numpy((leaves @ leaves.T).toarray() / TREES), k)
+    out[mask] = kernel_matrix_coordinates(
+        torch.from_numpy((leaves @ leaves.T).toarray() / TREES), k)
     return out
 
 

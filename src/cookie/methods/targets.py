@@ -50,30 +50,38 @@ def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
     n = x.shape[0]
     bandwidth = median_sq_distance(x, seed=seed)
     if n <= landmarks:
-        kern = rbf_kernel(x, x, bandwidth)
-        row = kern.mean(0, keepdim=True)
-        centred = kern - row - row.T + kern.mean()
-        w, u = torch.linalg.eigh(centred)
-        w, u = w.flip(0)[:k].clamp_min(0), u.flip(1)[:, :k]
-        coords = u * w.sqrt()
-    else:
-        gen = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(n, generator=gen)[:landmarks]
-        z = x[idx]
-        kmm = rbf_kernel(z, z, bandwidth)
-        col = kmm.mean(0, keepdim=True)
-        w, u = torch.linalg.eigh(kmm - col - col.T + kmm.mean())
-        w, u = w.flip(0)[:k], u.flip(1)[:, :k]
-        keep = w > 1e-9 * max(float(w[0]), 1e-300)
-        parts = []
-        for start in range(0, n, 8192):  # bounded memory: one chunk of the n x m kernel
-            knm = rbf_kernel(x[start:start + 8192], z, bandwidth)
-            knm = knm - knm.mean(1, keepdim=True) - col + kmm.mean()
-            parts.append(knm @ (u[:, keep] / w[keep].sqrt()))
-        coords = torch.cat(parts)  # T T^T = K_nm K_mm^-1 K_mn ~ K (Nystroem)
-        coords = coords - coords.mean(0, keepdim=True)
+        return kernel_matrix_coordinates(rbf_kernel(x, x, bandwidth), k)
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(n, generator=gen)[:landmarks]
+    z = x[idx]
+    kmm = rbf_kernel(z, z, bandwidth)
+    col = kmm.mean(0, keepdim=True)
+    w, u = torch.linalg.eigh(kmm - col - col.T + kmm.mean())
+    w, u = w.flip(0)[:k], u.flip(1)[:, :k]
+    keep = w > 1e-9 * max(float(w[0]), 1e-300)
+    parts = []
+    for start in range(0, n, 8192):  # bounded memory: one chunk of the n x m kernel
+        knm = rbf_kernel(x[start:start + 8192], z, bandwidth)
+        knm = knm - knm.mean(1, keepdim=True) - col + kmm.mean()
+        parts.append(knm @ (u[:, keep] / w[keep].sqrt()))
+    coords = torch.cat(parts)  # T T^T = K_nm K_mm^-1 K_mn ~ K (Nystroem)
+    return signed_coordinates(coords - coords.mean(0, keepdim=True), k)
+
+
+def kernel_matrix_coordinates(kern: torch.Tensor, k: int) -> torch.Tensor:
+    """(n, k) kernel-PCA coordinates of an n x n kernel matrix: the exact eigen-decomposition
+    of the centred kernel, ordered and signed as `signed_coordinates` says."""
+    row = kern.mean(0, keepdim=True)
+    w, u = torch.linalg.eigh(kern - row - row.T + kern.mean())
+    w, u = w.flip(0)[:k].clamp_min(0), u.flip(1)[:, :k]
+    return signed_coordinates(u * w.sqrt(), k)
+
+
+def signed_coordinates(coords: torch.Tensor, k: int) -> torch.Tensor:
+    """``coords`` padded with zero columns to ``k``, each column signed so that its
+    largest-magnitude entry is positive (deterministic), as float32."""
     if coords.shape[1] < k:
-        coords = torch.cat([coords, coords.new_zeros(n, k - coords.shape[1])], 1)
+        coords = torch.cat([coords, coords.new_zeros(coords.shape[0], k - coords.shape[1])], 1)
     sign = torch.sign(coords.gather(0, coords.abs().argmax(0, keepdim=True)))
     sign[sign == 0] = 1
     return (coords * sign).to(torch.float32)
