@@ -294,6 +294,11 @@ class MethodConfig(Strict):
         "orthonormal basis per block: the same information and distances, every dimension a "
         "mix of the block's components; see docs/method.md, Output basis) or `heads` (the "
         "heads' own coordinates)")
+    block_widths: Literal["equal", "spectrum"] = Field(
+        "equal", description="how `embedding_dim` is shared among the blocks: `equal`, or "
+        "`spectrum` (proportional to 1 / the participation ratio of each block's target "
+        "kernel, from the inputs alone; relational proxy only; see docs/method.md, Block "
+        "widths)")
     context_keys: int = Field(2048, ge=16, description="regions each region attends to at "
                               "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "

@@ -20,11 +20,17 @@ from cookie.losses import club_upper_bound, infonce_loss
 from cookie.losses.distributed import gather_rows
 from cookie.methods.flows import FlowDecoder, flow_matrix, flow_term
 from cookie.methods.settings import MethodSettings
-from cookie.methods.targets import block_target, relational_inputs
+from cookie.methods.targets import (
+    block_target,
+    kernel_spectrum,
+    participation_ratio,
+    relational_inputs,
+    spectrum_widths,
+)
 from cookie.nn.augment import Augmentation
 from cookie.nn.basis import rotate_blocks
 from cookie.nn.context import RegionContext, context_rows
-from cookie.nn.heads import CRITICS, make_critic
+from cookie.nn.heads import CRITICS, block_sizes, make_critic
 from cookie.nn.view_encoder import ViewEncoder
 
 Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
@@ -89,7 +95,8 @@ class MultiViewObjective(nn.Module):
     def __init__(self, specs: list[ViewSpec], cfg: MethodSettings,
                  augments: dict[str, Augmentation] | None = None,
                  encoders: dict[str, str] | None = None, proxy: str | None = None,
-                 context: str | None = None, basis: str | None = None) -> None:
+                 context: str | None = None, basis: str | None = None,
+                 widths: list[int] | None = None) -> None:
         super().__init__()
         if len(specs) < self.min_views:
             raise ValueError(f"{type(self).__name__} needs at least {self.min_views} views")
@@ -102,6 +109,9 @@ class MultiViewObjective(nn.Module):
         #: the embedding blocks' coordinates, ``cfg.basis`` unless the method fixes it
         #: (cookie_paper: the heads' own)
         self.basis_kind = basis or cfg.basis
+        #: the blocks' widths in `target_blocks` order (`block_widths = "spectrum"`, from
+        #: `spectrum_widths`); None: equal widths
+        self.fixed_widths = list(widths) if widths is not None else None
         self.names = [s.name for s in specs]
         augments = augments or {}
         encoders = encoders or {}
@@ -141,6 +151,37 @@ class MultiViewObjective(nn.Module):
         """Blocks that get a relational target: key -> (views, size). None by default."""
         return {}
 
+    def block_widths(self, blocks: int) -> list[int]:
+        """The widths of the method's ``blocks`` embedding blocks: the fitted ones of
+        ``block_widths = "spectrum"`` where given, else equal (differing by at most one)."""
+        if self.fixed_widths is None:
+            return block_sizes(self.cfg.embedding_dim, blocks)
+        if len(self.fixed_widths) != blocks or sum(self.fixed_widths) != self.cfg.embedding_dim:
+            raise ValueError(f"block widths {self.fixed_widths} do not split embedding size "
+                             f"{self.cfg.embedding_dim} into {blocks} blocks")
+        return list(self.fixed_widths)
+
+    def _block_inputs(self, x: dict[str, torch.Tensor], aux: dict[str, torch.Tensor | None],
+                      mask: dict[str, torch.Tensor]) -> dict[str, tuple[list[torch.Tensor],
+                                                                         torch.Tensor, int]]:
+        """Per target block: its views' relational inputs, the regions present in all of
+        them, and its width; blocks with an image view without statistics are left out."""
+        inputs: dict[str, torch.Tensor | None] = {}
+        for n in self.names:
+            enc = cast(ViewEncoder, self.encoders[n])
+            xn = enc.x_norm(x[n]) if x[n].ndim == 2 else x[n]  # images: their aux stats
+            an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
+            inputs[n] = relational_inputs(xn, an)
+        out = {}
+        for key, (views, k) in self.target_blocks().items():
+            if any(inputs[v] is None for v in views):
+                continue
+            valid = mask[views[0]].clone()
+            for v in views[1:]:
+                valid &= mask[v]
+            out[key] = ([cast(torch.Tensor, inputs[v]) for v in views], valid, k)
+        return out
+
     def set_targets(self, x: dict[str, torch.Tensor], aux: dict[str, torch.Tensor | None],
                     mask: dict[str, torch.Tensor]) -> None:
         """Compute every block's relational target from the training regions' inputs (after
@@ -150,21 +191,30 @@ class MultiViewObjective(nn.Module):
         if not self.relational:
             return
         with torch.no_grad():
-            inputs: dict[str, torch.Tensor | None] = {}
-            for n in self.names:
-                enc = cast(ViewEncoder, self.encoders[n])
-                xn = enc.x_norm(x[n]) if x[n].ndim == 2 else x[n]  # images: their aux stats
-                an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
-                inputs[n] = relational_inputs(xn, an)
-            for key, (views, k) in self.target_blocks().items():
-                if any(inputs[v] is None for v in views):
-                    continue
-                valid = mask[views[0]].clone()
-                for v in views[1:]:
-                    valid &= mask[v]
-                blocks = [cast(torch.Tensor, inputs[v]) for v in views]
+            for key, (blocks, valid, k) in self._block_inputs(x, aux, mask).items():
                 self.targets[key] = block_target(blocks, valid, k,
                                                  self.cfg.landmarks, self.cfg.seed)
+
+    def spectrum_widths(self, x: dict[str, torch.Tensor], aux: dict[str, torch.Tensor | None],
+                        mask: dict[str, torch.Tensor]) -> list[int] | None:
+        """`block_widths = "spectrum"`: widths proportional to 1 / the participation ratio of
+        each block's target kernel, from the inputs alone (docs/method.md, "Block widths").
+        None (equal widths) without the relational proxy or where a block has no target."""
+        keys = list(self.target_blocks())
+        if not self.relational or not keys:
+            return None
+        with torch.no_grad():
+            found = self._block_inputs(x, aux, mask)
+            if sorted(found) != sorted(keys):
+                return None
+            ratios = []
+            for key in keys:
+                blocks, valid, _ = found[key]
+                rows = torch.cat(blocks, dim=1)[valid]
+                spectrum = (kernel_spectrum(rows, self.cfg.landmarks, self.cfg.seed)
+                            if rows.shape[0] >= 2 else torch.ones(1))
+                ratios.append(participation_ratio(spectrum))
+        return spectrum_widths(ratios, self.cfg.embedding_dim)
 
     def target_rows(self, key: str, batch: Batch) -> torch.Tensor | None:
         """The batch's rows of block ``key``'s relational target (None without one)."""

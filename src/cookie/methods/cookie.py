@@ -35,7 +35,7 @@ from cookie.methods.base import (
     pair_key,
 )
 from cookie.methods.settings import MethodSettings
-from cookie.nn.heads import block_sizes, group, head, make_critic, out_dim
+from cookie.nn.heads import group, head, make_critic, out_dim
 
 
 class CookieObjective(MultiViewObjective):
@@ -50,7 +50,7 @@ class CookieObjective(MultiViewObjective):
         self.uses_pretraining = pretrain
         cfg, d = self.cfg, self.cfg.encoder_dim
         blocks = (len(self.names) if use_unique else 0) + (len(self.pairs) if use_shared else 0)
-        sizes = iter(block_sizes(cfg.embedding_dim, blocks))
+        sizes = iter(self.block_widths(blocks))
 
         def critic(a: int, b: int) -> nn.Module:
             return make_critic(cfg, a, b)

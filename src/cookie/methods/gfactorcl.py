@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from cookie.methods.base import Batch, MultiViewObjective, TermCache, club_term, nce_term, pair_key
-from cookie.nn.heads import block_sizes, group, head, make_critic, out_dim
+from cookie.nn.heads import group, head, make_critic, out_dim
 
 
 def factor_key(members: tuple[str, ...], rest: tuple[str, ...]) -> str:
@@ -59,7 +59,7 @@ class GFactorCLObjective(MultiViewObjective):
             raise ValueError(
                 f"GFactorCL with {m} views has {n_factors} factors: embedding_dim must be at "
                 f"least {n_factors} (one dimension per factor), got {cfg.embedding_dim}")
-        sizes = iter(block_sizes(cfg.embedding_dim, n_factors))
+        sizes = iter(self.block_widths(n_factors))
 
         def critic(a: int, b: int) -> nn.Module:
             return make_critic(cfg, a, b)

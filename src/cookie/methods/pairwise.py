@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cookie.methods.base import Batch, MultiViewObjective, TermCache, nce_term, pair_key
-from cookie.nn.heads import block_sizes, head, make_critic, out_dim
+from cookie.nn.heads import head, make_critic, out_dim
 
 
 class SharedPairwiseObjective(MultiViewObjective):
@@ -29,7 +29,7 @@ class SharedPairwiseObjective(MultiViewObjective):
         super().__init__(*args, **kwargs)
         cfg, d = self.cfg, self.cfg.encoder_dim
         self.intra_critics = nn.ModuleDict()  # no intra-view term: drop the base critics
-        sizes = block_sizes(cfg.embedding_dim, len(self.names))
+        sizes = self.block_widths(len(self.names))
         self.view_heads = nn.ModuleDict(
             {n: head(d, k) for n, k in zip(self.names, sizes, strict=True)})
         self.pair_critics = nn.ModuleDict({

@@ -79,11 +79,14 @@ def get_method(name: str) -> Method:
 
 
 def build_objective(name: str, specs: list[Any], cfg: Any, augments: dict[str, Any] | None = None,
-                    encoders: dict[str, str] | None = None) -> Any:
-    """The module of method ``name`` for these views and settings."""
+                    encoders: dict[str, str] | None = None,
+                    widths: list[int] | None = None) -> Any:
+    """The module of method ``name`` for these views and settings; ``widths``: its blocks'
+    widths (fitted by ``block_widths = "spectrum"``), equal when None."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r} (known: {', '.join(_REGISTRY)})")
-    return get_method(name).builder()(specs, cfg, augments=augments, encoders=encoders)
+    extra = {} if widths is None else {"widths": widths}
+    return get_method(name).builder()(specs, cfg, augments=augments, encoders=encoders, **extra)
 
 
 def descriptions() -> dict[str, str]:

@@ -33,6 +33,7 @@ class MethodSettings:
     landmarks: int = 2048
     context: str = "attention"
     basis: str = "rotated"
+    block_widths: str = "equal"
     context_keys: int = 2048
     flow_weight: float = 1.0
     holdout: float = 0.0

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from cookie.methods.base import Batch, MultiViewObjective, TermCache
-from cookie.nn.heads import block_sizes, head, make_critic, out_dim
+from cookie.nn.heads import head, make_critic, out_dim
 
 
 class SingleViewObjective(MultiViewObjective):
@@ -30,7 +30,7 @@ class SingleViewObjective(MultiViewObjective):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg, d = self.cfg, self.cfg.encoder_dim
-        sizes = block_sizes(cfg.embedding_dim, len(self.names))
+        sizes = self.block_widths(len(self.names))
         self.view_heads = nn.ModuleDict(
             {n: head(d, k) for n, k in zip(self.names, sizes, strict=True)})
         self.view_nce = nn.ModuleDict({n: make_critic(cfg, k, k)

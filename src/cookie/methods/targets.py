@@ -104,3 +104,39 @@ def block_target(inputs: list[torch.Tensor], mask: torch.Tensor, k: int, landmar
     if int(mask.sum()) >= 2:
         out[mask] = kernel_pca_coordinates(x[mask], k, landmarks, seed)
     return out
+
+
+def kernel_spectrum(x: torch.Tensor, landmarks: int = 2048, seed: int = 0) -> torch.Tensor:
+    """Eigenvalues, in decreasing order and at least 0, of the centred median-heuristic RBF
+    kernel of the rows of ``x`` (what `kernel_pca_coordinates` decomposes); beyond
+    ``landmarks`` rows, those of the kernel of a random landmark subset (Nystroem)."""
+    x = x.to(torch.float64)
+    bandwidth = median_sq_distance(x, seed=seed)
+    if x.shape[0] > landmarks:
+        gen = torch.Generator().manual_seed(seed)
+        x = x[torch.randperm(x.shape[0], generator=gen)[:landmarks]]
+    kern = rbf_kernel(x, x, bandwidth)
+    row = kern.mean(0, keepdim=True)
+    return torch.linalg.eigvalsh(kern - row - row.T + kern.mean()).flip(0).clamp_min(0)
+
+
+def participation_ratio(eigenvalues: torch.Tensor) -> float:
+    """(sum of eigenvalues)^2 / sum of squared eigenvalues: the number of equal components
+    the spectrum is worth (1 for a rank-1 kernel, n for a flat one); 1 for a zero kernel."""
+    total, squares = float(eigenvalues.sum()), float(eigenvalues.pow(2).sum())
+    return total * total / squares if squares > 0 else 1.0
+
+
+def spectrum_widths(ratios: list[float], total: int) -> list[int]:
+    """Block widths proportional to 1 / participation ratio, each at least 1, summing to
+    ``total`` (largest remainders get the leftover units; ties to the earlier block)."""
+    if total < len(ratios) or not ratios:
+        raise ValueError(f"cannot split embedding size {total} into {len(ratios)} blocks")
+    weights = [1.0 / max(r, 1e-12) for r in ratios]
+    spare = total - len(ratios)  # one unit each first, then the rest by weight
+    shares = [spare * w / sum(weights) for w in weights]
+    widths = [1 + int(s) for s in shares]
+    order = sorted(range(len(ratios)), key=lambda i: (-(shares[i] - int(shares[i])), i))
+    for i in order[:total - sum(widths)]:
+        widths[i] += 1
+    return widths

@@ -288,7 +288,7 @@ class CookieEmbedder(BaseEstimator):
                  dropout: float = 0.0, proxy: str = "relational",
                  relational_weight: float = 10.0, landmarks: int = 2048,
                  context: str = "attention", basis: str = "rotated",
-                 context_keys: int = 2048,
+                 block_widths: str = "equal", context_keys: int = 2048,
                  flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
                  seed: int = 0, accelerator: str = "cpu", devices: int | str = 1,
                  strategy: str = "auto",
@@ -314,6 +314,7 @@ class CookieEmbedder(BaseEstimator):
         self.landmarks = landmarks
         self.context = context
         self.basis = basis
+        self.block_widths = block_widths
         self.context_keys = context_keys
         self.flow_weight = flow_weight
         self.holdout = holdout
@@ -369,12 +370,13 @@ class CookieEmbedder(BaseEstimator):
         return augments, choice
 
     def _build(self) -> Any:
-        """The (untrained) module of the method, from the fitted settings."""
+        """The (untrained) module of the method, from the fitted settings (and the fitted
+        block widths of ``block_widths = "spectrum"``)."""
         return build_objective(self.config_.name, self.specs_,
                                MethodSettings.from_mapping(self.config_.model_dump()),
                                {k: Augmentation(**v.model_dump())
                                 for k, v in self.augments_.items()},
-                               self.encoder_choice_)
+                               self.encoder_choice_, widths=getattr(self, "widths_", None))
 
     def fit(self, X: Inputs, y: None = None, *, checkpoint_dir: str | Path | None = None,
             resume: bool = False, progress: bool = False) -> CookieEmbedder:
@@ -394,6 +396,8 @@ class CookieEmbedder(BaseEstimator):
         self.specs_ = [ViewSpec.from_view(v) for v in data.views.values()]
         self.augments_, self.encoder_choice_ = self._view_settings(self.view_names_)
         self.resumed_from_: str | None = None
+        #: the blocks' widths of ``block_widths = "spectrum"`` (None: equal widths)
+        self.widths_: list[int] | None = None
         self.global_rank_ = 0
         self.final_terms_: dict[str, float] = {}
         if not get_method(cfg.name).trained:  # `raw`: statistics are the whole fit
@@ -412,6 +416,18 @@ class CookieEmbedder(BaseEstimator):
         tensors = RegionTensors(data.views)
         for name, enc in objective.encoders.items():
             enc.fit_normalization(tensors.x[name], tensors.aux[name], tensors.mask[name])
+        if cfg.block_widths == "spectrum":
+            self.widths_ = objective.spectrum_widths(tensors.x, tensors.aux, tensors.mask)
+            if self.widths_ is None:
+                log.info("block_widths = 'spectrum' needs the relational proxy and a target "
+                         "for every block: equal widths")
+            else:
+                log.info("block widths from the targets' spectra: %s", self.widths_)
+                pl.seed_everything(cfg.seed, workers=True, verbose=False)
+                objective = self._build()  # the same seed's draws, at the fitted widths
+                for name, enc in objective.encoders.items():
+                    enc.fit_normalization(tensors.x[name], tensors.aux[name],
+                                          tensors.mask[name])
         objective.set_targets(tensors.x, tensors.aux, tensors.mask)
         module = ObjectiveModule(objective, objective.cfg)
         record = run_record(cfg, data.views, data.region_ids, self.augments_,
@@ -555,6 +571,7 @@ class CookieEmbedder(BaseEstimator):
             "augments": {k: v.model_dump() for k, v in self.augments_.items()},
             "encoders": self.encoder_choice_,
             "feature_names": getattr(self, "feature_names_", {}),
+            "widths": getattr(self, "widths_", None),
         }
         state = self.objective_.state_dict()
         with atomic_file(directory / MODEL_FILE) as tmp:
@@ -611,6 +628,7 @@ class CookieEmbedder(BaseEstimator):
         self.augments_ = augments
         self.encoder_choice_ = meta["encoders"]
         self.feature_names_ = meta.get("feature_names") or {}  # absent in older models
+        self.widths_ = meta.get("widths")  # absent in older models: equal widths
         objective = self._build()
         _check_state(objective.state_dict(), state)
         objective.load_state_dict(state)
