@@ -1,0 +1,25 @@
+"""`block_widths = "spectrum"` on a benchmark dataset, scored by the benchmarks' own evaluation
+(`benchmarks/seedruns.py`: robust and spatial protocols, ridge and forest), as the dataset's
+benchmark script scores the shipped default (compare with its results file).
+
+    cd benchmarks/defaults && python widths_check.py ../helsinki/helsinki.toml 0,1,2
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seedruns import method_table, run_seeds  # noqa: E402 - benchmarks/seedruns.py
+
+from cookie.config import load_config  # noqa: E402
+from cookie.dataset.dataset import load_dataset  # noqa: E402
+
+logging.disable(logging.WARNING)
+ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"))
+seeds = [int(s) for s in sys.argv[2].split(",")]
+runs = {"block_widths spectrum": run_seeds(ds, "cookie", seeds, {"block_widths": "spectrum"})}
+print("widths", runs["block_widths spectrum"].model.widths_)
+print("\n".join(method_table(runs, [t.name for t in ds.config.tasks if t.type == "regression"])))
