@@ -22,4 +22,11 @@ ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"
 seeds = [int(s) for s in sys.argv[2].split(",")]
 runs = {"block_widths spectrum": run_seeds(ds, "cookie", seeds, {"block_widths": "spectrum"})}
 print("widths", runs["block_widths spectrum"].model.widths_)
+for seed, report in zip(seeds, runs["block_widths spectrum"].reports, strict=True):
+    from cookie.evaluation.aggregate import aggregate_seeds  # noqa: E402
+
+    agg = aggregate_seeds([report])
+    rows = agg[(agg.metric == "r2") & (agg.protocol.isin(["robust", "spatial"]))]
+    print("seed", seed, "; ".join(f"{r.task} {r.protocol} {r.probe} {r['mean']:.3f}"
+                                  for _, r in rows.iterrows()), flush=True)
 print("\n".join(method_table(runs, [t.name for t in ds.config.tasks if t.type == "regression"])))
