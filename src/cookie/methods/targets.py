@@ -37,6 +37,19 @@ def rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> torch.Tens
     return torch.exp(-torch.cdist(a, b).pow(2) / bandwidth)
 
 
+def centred_kernel(kern: torch.Tensor) -> torch.Tensor:
+    """H K H for a symmetric kernel matrix K (H the centring matrix)."""
+    row = kern.mean(0, keepdim=True)
+    return kern - row - row.T + kern.mean()
+
+
+def landmark_rows(x: torch.Tensor, landmarks: int, seed: int) -> torch.Tensor:
+    """The Nystroem landmarks: ``landmarks`` rows of ``x`` drawn with a generator seeded with
+    ``seed`` (the same rows for the coordinates and the spectrum)."""
+    gen = torch.Generator().manual_seed(seed)
+    return x[torch.randperm(x.shape[0], generator=gen)[:landmarks]]
+
+
 def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
                            seed: int = 0) -> torch.Tensor:
     """(n, k) kernel-PCA coordinates of the median-heuristic RBF kernel of the rows of ``x``.
@@ -51,12 +64,10 @@ def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
     bandwidth = median_sq_distance(x, seed=seed)
     if n <= landmarks:
         return kernel_matrix_coordinates(rbf_kernel(x, x, bandwidth), k)
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(n, generator=gen)[:landmarks]
-    z = x[idx]
+    z = landmark_rows(x, landmarks, seed)
     kmm = rbf_kernel(z, z, bandwidth)
     col = kmm.mean(0, keepdim=True)
-    w, u = torch.linalg.eigh(kmm - col - col.T + kmm.mean())
+    w, u = torch.linalg.eigh(centred_kernel(kmm))
     w, u = w.flip(0)[:k], u.flip(1)[:, :k]
     keep = w > 1e-9 * max(float(w[0]), 1e-300)
     parts = []
@@ -71,8 +82,7 @@ def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
 def kernel_matrix_coordinates(kern: torch.Tensor, k: int) -> torch.Tensor:
     """(n, k) kernel-PCA coordinates of an n x n kernel matrix: the exact eigen-decomposition
     of the centred kernel, ordered and signed as `signed_coordinates` says."""
-    row = kern.mean(0, keepdim=True)
-    w, u = torch.linalg.eigh(kern - row - row.T + kern.mean())
+    w, u = torch.linalg.eigh(centred_kernel(kern))
     w, u = w.flip(0)[:k].clamp_min(0), u.flip(1)[:, :k]
     return signed_coordinates(u * w.sqrt(), k)
 
@@ -113,11 +123,8 @@ def kernel_spectrum(x: torch.Tensor, landmarks: int = 2048, seed: int = 0) -> to
     x = x.to(torch.float64)
     bandwidth = median_sq_distance(x, seed=seed)
     if x.shape[0] > landmarks:
-        gen = torch.Generator().manual_seed(seed)
-        x = x[torch.randperm(x.shape[0], generator=gen)[:landmarks]]
-    kern = rbf_kernel(x, x, bandwidth)
-    row = kern.mean(0, keepdim=True)
-    return torch.linalg.eigvalsh(kern - row - row.T + kern.mean()).flip(0).clamp_min(0)
+        x = landmark_rows(x, landmarks, seed)
+    return torch.linalg.eigvalsh(centred_kernel(rbf_kernel(x, x, bandwidth))).flip(0).clamp_min(0)
 
 
 def participation_ratio(eigenvalues: torch.Tensor) -> float:
