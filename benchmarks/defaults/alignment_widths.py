@@ -13,24 +13,54 @@ block (Olinda's elevation). The rules below were written down before this script
 - widths proportional to 1 / sqrt(PR_b) (half way, in logs, between equal and `spectrum`).
 
     cd benchmarks/defaults && python alignment_widths.py
+    cd benchmarks/defaults && python alignment_widths.py ../olinda/olinda_greenness.toml
+
+With a CONFIG, the dataset's own evaluation scores each set of targets (robust and spatial
+protocols, ridge and forest), as its benchmark script scores an embedding.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from common import manhattan, three_probes
 
+from cookie.config import load_config
+from cookie.dataset.dataset import load_dataset
+from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.nn.basis import rotate_blocks
 from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 TOTAL = 512
 
-ds = manhattan()
-model = CookieEmbedder(name="cookie", seed=0, pretrain_epochs=0, epochs=1,
-                       embedding_dim=1800).fit(ds)  # every block's full spectrum (N = 180)
+if len(sys.argv) > 1:
+    ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"))
+else:
+    ds = manhattan()
+
+
+def probes(x: np.ndarray) -> str:
+    """Manhattan's three probes, or the dataset's own evaluation (R2 rows) for a CONFIG."""
+    if len(sys.argv) == 1:
+        return str(three_probes(ds, x))
+    table = evaluate_dataset(pd.DataFrame(x, index=ds.labels.index), ds, "targets").table
+    rows = table[(table.metric == "r2") & table.protocol.isin(["robust", "spatial"])]
+    return "; ".join(f"{r.task} {r.protocol} {r.probe} {r['mean']:.3f}" for _, r in rows.iterrows())
+
+
+m = len(ds.config.views)
+full_dim = (m + m * (m - 1) // 2) * len(ds.labels)  # every block's full spectrum
+if len(sys.argv) > 1:
+    model = CookieEmbedder.from_config(ds.config, name="cookie", seed=0, pretrain_epochs=0,
+                                       epochs=1, embedding_dim=full_dim).fit(ds)
+else:
+    model = CookieEmbedder(name="cookie", seed=0, pretrain_epochs=0, epochs=1,
+                           embedding_dim=1800).fit(ds)  # every block's full spectrum (N = 180)
 o = model.objective_
 full = {k: o.targets[k].double() for k in o.target_blocks()}
 names = list(full)
@@ -63,4 +93,4 @@ rules = {
 }
 for label, w in rules.items():
     x = rotate_blocks([full[k][:, :w[k]].float() for k in names]).numpy()
-    print(label, [w[k] for k in names], three_probes(ds, x), flush=True)
+    print(label, [w[k] for k in names], probes(x), flush=True)
