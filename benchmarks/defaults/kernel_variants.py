@@ -1,0 +1,103 @@
+"""Other kernels for the relational targets, probed as features with no training (seed 0), next
+to the shipped RBF. An evaluation-fold look, disclosed in defaults.md; nothing ships from it.
+
+The shipped target of a block is the kernel-PCA coordinates of one RBF kernel at the median
+heuristic. session 9 found that a narrower bandwidth (0.5 x median) helps check-in and a wider
+one (2 x median) crime and service calls (target_variants.py). The kernels below were written
+down, with their constants, before this script first ran; none has a setting to tune:
+
+- multiscale: the mean of the RBF kernels at 0.5, 1 and 2 x the median squared distance
+  (a sum of kernels is a kernel; it holds both the local and the broad similarity structure);
+- laplacian: exp(-||x - y|| / median distance) (heavier tails than the RBF: far regions keep
+  some similarity, near ones are told apart more sharply);
+- cosine: the normalized linear kernel x.y / (|x| |y|) of the standardized inputs (the
+  region-similarity matrices of MVURE and HAFusion are cosine similarities).
+
+Every kernel is read in the shipped rotated basis, at the shipped equal widths.
+
+    cd benchmarks/defaults && python kernel_variants.py
+    cd benchmarks/defaults && python kernel_variants.py ../olinda/olinda_population.toml
+
+With a CONFIG, the dataset's own evaluation scores each set of targets (robust and spatial
+protocols, ridge and forest), as its benchmark script scores an embedding.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from common import manhattan, three_probes
+
+import cookie.methods.targets as targets
+from cookie.config import load_config
+from cookie.dataset.dataset import load_dataset
+from cookie.evaluation.evaluate import evaluate_dataset
+from cookie.training.embedder import CookieEmbedder
+
+logging.disable(logging.WARNING)
+SHIPPED_KPCA = targets.kernel_pca_coordinates
+
+if len(sys.argv) > 1:
+    ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"))
+else:
+    ds = manhattan()
+
+
+def probes(x: np.ndarray) -> str:
+    """Manhattan's three probes, or the dataset's own evaluation (R2 rows) for a CONFIG."""
+    if len(sys.argv) == 1:
+        return str(three_probes(ds, x))
+    table = evaluate_dataset(pd.DataFrame(x, index=ds.labels.index), ds, "targets").table
+    rows = table[(table.metric == "r2") & table.protocol.isin(["robust", "spatial"])]
+    return "; ".join(f"{r.task} {r.protocol} {r.probe} {r['mean']:.3f}" for _, r in rows.iterrows())
+
+
+def upper(m: torch.Tensor) -> torch.Tensor:
+    return m[torch.triu(torch.ones_like(m, dtype=torch.bool), diagonal=1)]
+
+
+def multiscale(x: torch.Tensor) -> torch.Tensor:
+    d2 = torch.cdist(x, x).pow(2)
+    med = float(upper(d2).median()) or 1.0
+    return sum(torch.exp(-d2 / (f * med)) for f in (0.5, 1.0, 2.0)) / 3
+
+
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    d = torch.cdist(x, x)
+    return torch.exp(-d / (float(upper(d).median()) or 1.0))
+
+
+def cosine(x: torch.Tensor) -> torch.Tensor:
+    unit = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return unit @ unit.T
+
+
+def exact(kernel: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    """`kernel_pca_coordinates` (exact branch: every dataset here has fewer than 2048 regions)
+    with another kernel."""
+    def coordinates(x: torch.Tensor, k: int, landmarks: int = 2048, seed: int = 0):
+        assert x.shape[0] <= landmarks
+        return targets.kernel_matrix_coordinates(kernel(x.to(torch.float64)), k)
+    return coordinates
+
+
+for label, variant in (("shipped RBF", SHIPPED_KPCA), ("multiscale", exact(multiscale)),
+                       ("laplacian", exact(laplacian)), ("cosine", exact(cosine))):
+    start = time.time()
+    targets.kernel_pca_coordinates = variant
+    if len(sys.argv) > 1:
+        model = CookieEmbedder.from_config(ds.config, name="cookie", seed=0, pretrain_epochs=0,
+                                           epochs=1).fit(ds)
+    else:
+        model = CookieEmbedder(name="cookie", seed=0, pretrain_epochs=0, epochs=1).fit(ds)
+    o = model.objective_
+    x = o.assemble([o.targets[k] for k in o.target_blocks()]).numpy()
+    print(label, probes(x), f"({time.time() - start:.0f} s)", flush=True)
+targets.kernel_pca_coordinates = SHIPPED_KPCA
