@@ -299,6 +299,11 @@ class MethodConfig(Strict):
         "`spectrum` (proportional to 1 / the participation ratio of each block's target "
         "kernel, from the inputs alone; relational proxy only; see docs/method.md, Block "
         "widths)")
+    kernel: Literal["rbf", "multiscale", "laplacian"] = Field(
+        "rbf", description="the similarity each relational target decomposes, on the median "
+        "squared distance between regions: `rbf`, `multiscale` (the mean of the RBF kernels at "
+        "0.5, 1 and 2 x the median) or `laplacian` (exp(-distance / sqrt(median))); see "
+        "docs/method.md, Relational task proxy")
     context_keys: int = Field(2048, ge=16, description="regions each region attends to at "
                               "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "

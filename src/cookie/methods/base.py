@@ -192,8 +192,8 @@ class MultiViewObjective(nn.Module):
             return
         with torch.no_grad():
             for key, (blocks, valid, k) in self._block_inputs(x, aux, mask).items():
-                self.targets[key] = block_target(blocks, valid, k,
-                                                 self.cfg.landmarks, self.cfg.seed)
+                self.targets[key] = block_target(blocks, valid, k, self.cfg.landmarks,
+                                                 self.cfg.seed, self.cfg.kernel)
 
     def spectrum_widths(self, x: dict[str, torch.Tensor], aux: dict[str, torch.Tensor | None],
                         mask: dict[str, torch.Tensor]) -> list[int] | None:
@@ -211,7 +211,8 @@ class MultiViewObjective(nn.Module):
             for key in keys:
                 blocks, valid, _ = found[key]
                 rows = torch.cat(blocks, dim=1)[valid]
-                spectrum = (kernel_spectrum(rows, self.cfg.landmarks, self.cfg.seed)
+                spectrum = (kernel_spectrum(rows, self.cfg.landmarks, self.cfg.seed,
+                                            self.cfg.kernel)
                             if rows.shape[0] >= 2 else torch.ones(1))
                 ratios.append(participation_ratio(spectrum))
         return spectrum_widths(ratios, self.cfg.embedding_dim)

@@ -34,6 +34,7 @@ class MethodSettings:
     context: str = "attention"
     basis: str = "rotated"
     block_widths: str = "equal"
+    kernel: str = "rbf"
     context_keys: int = 2048
     flow_weight: float = 1.0
     holdout: float = 0.0

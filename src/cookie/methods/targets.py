@@ -6,7 +6,9 @@ structure (see docs/method.md, "Relational task proxy"):
 
     x_S(r)   the region's standardized inputs of the views in S, concatenated
     K_S      RBF kernel, K(r, q) = exp(-||x_S(r) - x_S(q)||^2 / med), med = median squared
-             distance between regions (the median heuristic: no bandwidth to tune)
+             distance between regions (the median heuristic: no bandwidth to tune); the
+             option `kernel` swaps it for the mean of RBF kernels at 0.5, 1 and 2 x med
+             (`multiscale`) or exp(-||x_S(r) - x_S(q)|| / sqrt(med)) (`laplacian`)
     T_S      top-k kernel-PCA coordinates of the centred kernel: T_S T_S^T ~ H K_S H
 
 A block trained to predict T_S carries the similarity structure in a form a linear probe can
@@ -37,6 +39,25 @@ def rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> torch.Tens
     return torch.exp(-torch.cdist(a, b).pow(2) / bandwidth)
 
 
+#: the similarity measures a relational target can decompose (`kernel`, docs/method.md)
+KERNELS = ("rbf", "multiscale", "laplacian")
+
+
+def similarity(a: torch.Tensor, b: torch.Tensor, bandwidth: float,
+               kind: str = "rbf") -> torch.Tensor:
+    """The kernel ``kind`` between the rows of ``a`` and ``b``, scaled by ``bandwidth`` (the
+    median squared distance): `rbf` exp(-d^2 / bw), `multiscale` the mean of the RBF kernels
+    at 0.5, 1 and 2 x bw, `laplacian` exp(-d / sqrt(bw))."""
+    if kind == "rbf":
+        return rbf_kernel(a, b, bandwidth)
+    d2 = torch.cdist(a, b).pow(2)
+    if kind == "multiscale":
+        return torch.stack([torch.exp(-d2 / (f * bandwidth)) for f in (0.5, 1.0, 2.0)]).mean(0)
+    if kind == "laplacian":
+        return torch.exp(-(d2 / bandwidth).sqrt())
+    raise ValueError(f"unknown kernel {kind!r}: expected one of {', '.join(KERNELS)}")
+
+
 def centred_kernel(kern: torch.Tensor) -> torch.Tensor:
     """H K H for a symmetric kernel matrix K (H the centring matrix)."""
     row = kern.mean(0, keepdim=True)
@@ -51,8 +72,9 @@ def landmark_rows(x: torch.Tensor, landmarks: int, seed: int) -> torch.Tensor:
 
 
 def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
-                           seed: int = 0) -> torch.Tensor:
-    """(n, k) kernel-PCA coordinates of the median-heuristic RBF kernel of the rows of ``x``.
+                           seed: int = 0, kind: str = "rbf") -> torch.Tensor:
+    """(n, k) kernel-PCA coordinates of the median-heuristic kernel ``kind`` (`similarity`)
+    of the rows of ``x``.
 
     Exact (eigen-decomposition of the centred n x n kernel) for n <= ``landmarks``; otherwise the
     Nystroem extension from ``landmarks`` random rows. Columns are ordered by decreasing
@@ -63,16 +85,16 @@ def kernel_pca_coordinates(x: torch.Tensor, k: int, landmarks: int = 2048,
     n = x.shape[0]
     bandwidth = median_sq_distance(x, seed=seed)
     if n <= landmarks:
-        return kernel_matrix_coordinates(rbf_kernel(x, x, bandwidth), k)
+        return kernel_matrix_coordinates(similarity(x, x, bandwidth, kind), k)
     z = landmark_rows(x, landmarks, seed)
-    kmm = rbf_kernel(z, z, bandwidth)
+    kmm = similarity(z, z, bandwidth, kind)
     col = kmm.mean(0, keepdim=True)
     w, u = torch.linalg.eigh(centred_kernel(kmm))
     w, u = w.flip(0)[:k], u.flip(1)[:, :k]
     keep = w > 1e-9 * max(float(w[0]), 1e-300)
     parts = []
     for start in range(0, n, 8192):  # bounded memory: one chunk of the n x m kernel
-        knm = rbf_kernel(x[start:start + 8192], z, bandwidth)
+        knm = similarity(x[start:start + 8192], z, bandwidth, kind)
         knm = knm - knm.mean(1, keepdim=True) - col + kmm.mean()
         parts.append(knm @ (u[:, keep] / w[keep].sqrt()))
     coords = torch.cat(parts)  # T T^T = K_nm K_mm^-1 K_mn ~ K (Nystroem)
@@ -106,25 +128,27 @@ def relational_inputs(x: torch.Tensor, aux: torch.Tensor | None) -> torch.Tensor
 
 
 def block_target(inputs: list[torch.Tensor], mask: torch.Tensor, k: int, landmarks: int,
-                 seed: int) -> torch.Tensor:
+                 seed: int, kind: str = "rbf") -> torch.Tensor:
     """Relational target of one block: kernel-PCA coordinates of the concatenated inputs of its
     views, computed over the regions present in all of them (zeros elsewhere)."""
     x = torch.cat(inputs, dim=1)
     out = torch.zeros(x.shape[0], k)
     if int(mask.sum()) >= 2:
-        out[mask] = kernel_pca_coordinates(x[mask], k, landmarks, seed)
+        out[mask] = kernel_pca_coordinates(x[mask], k, landmarks, seed, kind)
     return out
 
 
-def kernel_spectrum(x: torch.Tensor, landmarks: int = 2048, seed: int = 0) -> torch.Tensor:
-    """Eigenvalues, in decreasing order and at least 0, of the centred median-heuristic RBF
-    kernel of the rows of ``x`` (what `kernel_pca_coordinates` decomposes); beyond
+def kernel_spectrum(x: torch.Tensor, landmarks: int = 2048, seed: int = 0,
+                    kind: str = "rbf") -> torch.Tensor:
+    """Eigenvalues, in decreasing order and at least 0, of the centred median-heuristic
+    kernel ``kind`` of the rows of ``x`` (what `kernel_pca_coordinates` decomposes); beyond
     ``landmarks`` rows, those of the kernel of a random landmark subset (Nystroem)."""
     x = x.to(torch.float64)
     bandwidth = median_sq_distance(x, seed=seed)
     if x.shape[0] > landmarks:
         x = landmark_rows(x, landmarks, seed)
-    return torch.linalg.eigvalsh(centred_kernel(rbf_kernel(x, x, bandwidth))).flip(0).clamp_min(0)
+    kern = similarity(x, x, bandwidth, kind)
+    return torch.linalg.eigvalsh(centred_kernel(kern)).flip(0).clamp_min(0)
 
 
 def participation_ratio(eigenvalues: torch.Tensor) -> float:
