@@ -23,34 +23,21 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from common import manhattan, three_probes
+from common import dataset_or_manhattan, feature_probes
 
-from cookie.config import load_config
-from cookie.dataset.dataset import load_dataset
-from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.nn.basis import rotate_blocks
 from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 TOTAL = 512
 
-if len(sys.argv) > 1:
-    ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"))
-else:
-    ds = manhattan()
+ds = dataset_or_manhattan(sys.argv[1] if len(sys.argv) > 1 else None)
 
 
 def probes(x: np.ndarray) -> str:
-    """Manhattan's three probes, or the dataset's own evaluation (R2 rows) for a CONFIG."""
-    if len(sys.argv) == 1:
-        return str(three_probes(ds, x))
-    table = evaluate_dataset(pd.DataFrame(x, index=ds.labels.index), ds, "targets").table
-    rows = table[(table.metric == "r2") & table.protocol.isin(["robust", "spatial"])]
-    return "; ".join(f"{r.task} {r.protocol} {r.probe} {r['mean']:.3f}" for _, r in rows.iterrows())
+    return feature_probes(ds, x, own_evaluation=len(sys.argv) > 1)
 
 
 m = len(ds.config.views)

@@ -36,6 +36,29 @@ def robust_r2(ds, x: np.ndarray, probe: str) -> np.ndarray:
         float), probes=[probe])[0].scores["r2"]) for t in TASKS], 3)
 
 
+def dataset_or_manhattan(config: str | None):
+    """The dataset of ``config`` (a script's optional CONFIG argument), else Manhattan-180."""
+    if config is None:
+        return manhattan()
+    from cookie.config import load_config
+
+    return load_dataset(load_config(Path(config)), cache_dir=Path(".cookie_cache"))
+
+
+def feature_probes(ds, x: np.ndarray, own_evaluation: bool) -> str:
+    """Manhattan's three probes of features ``x``, or with ``own_evaluation`` the dataset's own
+    evaluation (its robust and spatial R2 rows), as its benchmark script scores an embedding."""
+    if not own_evaluation:
+        return str(three_probes(ds, x))
+    import pandas as pd
+
+    from cookie.evaluation.evaluate import evaluate_dataset
+
+    table = evaluate_dataset(pd.DataFrame(x, index=ds.labels.index), ds, "targets").table
+    rows = table[(table.metric == "r2") & table.protocol.isin(["robust", "spatial"])]
+    return "; ".join(f"{r.task} {r.protocol} {r.probe} {r['mean']:.3f}" for _, r in rows.iterrows())
+
+
 def three_probes(ds, x: np.ndarray) -> np.ndarray:
     """Literature, robust-ridge and robust-forest R2 of the three tasks, in one row of 9."""
     return np.concatenate([literature_r2(ds, x), robust_r2(ds, x, "ridge_cv"),

@@ -28,35 +28,22 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from common import manhattan, three_probes
+from common import dataset_or_manhattan, feature_probes
 
 import cookie.methods.targets as targets
-from cookie.config import load_config
-from cookie.dataset.dataset import load_dataset
-from cookie.evaluation.evaluate import evaluate_dataset
 from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
 SHIPPED_KPCA = targets.kernel_pca_coordinates
 
-if len(sys.argv) > 1:
-    ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"))
-else:
-    ds = manhattan()
+ds = dataset_or_manhattan(sys.argv[1] if len(sys.argv) > 1 else None)
 
 
 def probes(x: np.ndarray) -> str:
-    """Manhattan's three probes, or the dataset's own evaluation (R2 rows) for a CONFIG."""
-    if len(sys.argv) == 1:
-        return str(three_probes(ds, x))
-    table = evaluate_dataset(pd.DataFrame(x, index=ds.labels.index), ds, "targets").table
-    rows = table[(table.metric == "r2") & table.protocol.isin(["robust", "spatial"])]
-    return "; ".join(f"{r.task} {r.protocol} {r.probe} {r['mean']:.3f}" for _, r in rows.iterrows())
+    return feature_probes(ds, x, own_evaluation=len(sys.argv) > 1)
 
 
 def upper(m: torch.Tensor) -> torch.Tensor:
@@ -81,8 +68,9 @@ def cosine(x: torch.Tensor) -> torch.Tensor:
 
 def exact(kernel: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
     """`kernel_pca_coordinates` (exact branch: every dataset here has fewer than 2048 regions)
-    with another kernel."""
-    def coordinates(x: torch.Tensor, k: int, landmarks: int = 2048, seed: int = 0):
+    with another kernel (the package's `kind` is ignored)."""
+    def coordinates(x: torch.Tensor, k: int, landmarks: int = 2048, seed: int = 0,
+                    kind: str = "rbf"):
         assert x.shape[0] <= landmarks
         return targets.kernel_matrix_coordinates(kernel(x.to(torch.float64)), k)
     return coordinates
