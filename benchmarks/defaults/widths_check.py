@@ -1,12 +1,17 @@
-"""`block_widths = "spectrum"` on a benchmark dataset, scored by the benchmarks' own evaluation
-(`benchmarks/seedruns.py`: robust and spatial protocols, ridge and forest), as the dataset's
-benchmark script scores the shipped default (compare with its results file).
+"""A candidate setting (default: `block_widths = "spectrum"`) on a benchmark dataset, scored by
+the benchmarks' own evaluation (`benchmarks/seedruns.py`: robust and spatial protocols, ridge and
+forest), as the dataset's benchmark script scores the shipped default (compare with its results
+file). An optional third argument gives other keyword settings of `CookieEmbedder`, as
+candidate.py takes them.
 
     cd benchmarks/defaults && python widths_check.py ../helsinki/helsinki.toml 0,1,2
+    cd benchmarks/defaults && python widths_check.py ../olinda/olinda_population.toml 0,1,2,3,4 \
+        "kernel='laplacian'"
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import sys
 from pathlib import Path
@@ -20,9 +25,12 @@ from cookie.dataset.dataset import load_dataset  # noqa: E402
 logging.disable(logging.WARNING)
 ds = load_dataset(load_config(Path(sys.argv[1])), cache_dir=Path(".cookie_cache"))
 seeds = [int(s) for s in sys.argv[2].split(",")]
-runs = {"block_widths spectrum": run_seeds(ds, "cookie", seeds, {"block_widths": "spectrum"})}
-print("widths", runs["block_widths spectrum"].model.widths_)
-for seed, report in zip(seeds, runs["block_widths spectrum"].reports, strict=True):
+settings = ({k: ast.literal_eval(v) for k, v in (kv.split("=") for kv in sys.argv[3].split(","))}
+            if len(sys.argv) > 3 else {"block_widths": "spectrum"})
+label = ", ".join(f"{k} {v}" for k, v in settings.items())
+runs = {label: run_seeds(ds, "cookie", seeds, settings)}
+print("widths", runs[label].model.widths_)
+for seed, report in zip(seeds, runs[label].reports, strict=True):
     from cookie.evaluation.aggregate import aggregate_seeds  # noqa: E402
 
     agg = aggregate_seeds([report])
