@@ -75,3 +75,32 @@ def seed_rows(label: str, ds, seeds, embed) -> None:
     mean = np.round(np.mean(rows, 0), 3)
     print("mean", label, "literature", mean[:3], "robust ridge", mean[3:6], "robust forest",
           mean[6:])
+
+
+def probe_patched_targets(config: str | None, variants) -> None:
+    """For each (label, coordinates, kernel kind) of ``variants``: fit `cookie` for one epoch
+    with ``targets.kernel_pca_coordinates`` replaced by ``coordinates`` and the option `kernel`
+    at ``kind``, and print the probes of its relational targets (as features, no training),
+    on the dataset of ``config`` (its own evaluation) or Manhattan-180 (three probes)."""
+    import logging
+    import time
+
+    import cookie.methods.targets as targets
+    from cookie.training.embedder import CookieEmbedder
+
+    logging.disable(logging.WARNING)
+    ds = dataset_or_manhattan(config)
+    shipped = targets.kernel_pca_coordinates
+    try:
+        for label, coordinates, kind in variants:
+            start = time.time()
+            targets.kernel_pca_coordinates = coordinates or shipped
+            settings = dict(name="cookie", seed=0, pretrain_epochs=0, epochs=1, kernel=kind)
+            model = (CookieEmbedder.from_config(ds.config, **settings) if config
+                     else CookieEmbedder(**settings)).fit(ds)
+            o = model.objective_
+            x = o.assemble([o.targets[k] for k in o.target_blocks()]).numpy()
+            print(label, feature_probes(ds, x, own_evaluation=config is not None),
+                  f"({time.time() - start:.0f} s)", flush=True)
+    finally:
+        targets.kernel_pca_coordinates = shipped

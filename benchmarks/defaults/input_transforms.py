@@ -26,28 +26,18 @@ protocols, ridge and forest), as its benchmark script scores an embedding.
 
 from __future__ import annotations
 
-import logging
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from common import dataset_or_manhattan, feature_probes
+from common import probe_patched_targets
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
 import cookie.methods.targets as targets
-from cookie.training.embedder import CookieEmbedder
 
-logging.disable(logging.WARNING)
 SHIPPED_KPCA = targets.kernel_pca_coordinates
-
-ds = dataset_or_manhattan(sys.argv[1] if len(sys.argv) > 1 else None)
-
-
-def probes(x: np.ndarray) -> str:
-    return feature_probes(ds, x, own_evaluation=len(sys.argv) > 1)
 
 
 def standardized(a: np.ndarray) -> np.ndarray:
@@ -74,16 +64,6 @@ def transformed(transform: Callable[[np.ndarray], np.ndarray]) -> Callable:
     return coordinates
 
 
-for label, variant in (("shipped", SHIPPED_KPCA), ("rank", transformed(rank)),
-                       ("gauss", transformed(gauss))):
-    start = time.time()
-    targets.kernel_pca_coordinates = variant
-    settings = dict(name="cookie", seed=0, pretrain_epochs=0, epochs=1)
-    if len(sys.argv) > 1:
-        model = CookieEmbedder.from_config(ds.config, **settings).fit(ds)
-    else:
-        model = CookieEmbedder(**settings).fit(ds)
-    o = model.objective_
-    x = o.assemble([o.targets[k] for k in o.target_blocks()]).numpy()
-    print(label, probes(x), f"({time.time() - start:.0f} s)", flush=True)
-targets.kernel_pca_coordinates = SHIPPED_KPCA
+probe_patched_targets(sys.argv[1] if len(sys.argv) > 1 else None,
+                      [("shipped", None, "rbf"), ("rank", transformed(rank), "rbf"),
+                       ("gauss", transformed(gauss), "rbf")])

@@ -24,26 +24,13 @@ protocols, ridge and forest), as its benchmark script scores an embedding.
 
 from __future__ import annotations
 
-import logging
 import sys
-import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
-from common import dataset_or_manhattan, feature_probes
+from common import probe_patched_targets
 
 import cookie.methods.targets as targets
-from cookie.training.embedder import CookieEmbedder
-
-logging.disable(logging.WARNING)
-SHIPPED_KPCA = targets.kernel_pca_coordinates
-
-ds = dataset_or_manhattan(sys.argv[1] if len(sys.argv) > 1 else None)
-
-
-def probes(x: np.ndarray) -> str:
-    return feature_probes(ds, x, own_evaluation=len(sys.argv) > 1)
 
 
 def cosine(x: torch.Tensor) -> torch.Tensor:
@@ -63,18 +50,6 @@ def exact(kernel: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
 
 # multiscale and laplacian are the package's option `kernel` (built after this probe, with the
 # same kernels); cosine, not built, is patched in
-for label, kind, variant in (("shipped RBF", "rbf", SHIPPED_KPCA),
-                             ("multiscale", "multiscale", SHIPPED_KPCA),
-                             ("laplacian", "laplacian", SHIPPED_KPCA),
-                             ("cosine", "rbf", exact(cosine))):
-    start = time.time()
-    targets.kernel_pca_coordinates = variant
-    settings = dict(name="cookie", seed=0, pretrain_epochs=0, epochs=1, kernel=kind)
-    if len(sys.argv) > 1:
-        model = CookieEmbedder.from_config(ds.config, **settings).fit(ds)
-    else:
-        model = CookieEmbedder(**settings).fit(ds)
-    o = model.objective_
-    x = o.assemble([o.targets[k] for k in o.target_blocks()]).numpy()
-    print(label, probes(x), f"({time.time() - start:.0f} s)", flush=True)
-targets.kernel_pca_coordinates = SHIPPED_KPCA
+probe_patched_targets(sys.argv[1] if len(sys.argv) > 1 else None,
+                      [("shipped RBF", None, "rbf"), ("multiscale", None, "multiscale"),
+                       ("laplacian", None, "laplacian"), ("cosine", exact(cosine), "rbf")])
