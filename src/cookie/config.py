@@ -304,6 +304,10 @@ class MethodConfig(Strict):
         "squared distance between regions: `rbf`, `multiscale` (the mean of the RBF kernels at "
         "0.5, 1 and 2 x the median) or `laplacian` (exp(-distance / sqrt(median))); see "
         "docs/method.md, Relational task proxy")
+    image_inputs: Literal["stats", "quantiles"] = Field(
+        "stats", description="what an image view's relational target is measured on: `stats` "
+        "(its per-region statistics) or `quantiles` (those plus per band the 10-90 % quantiles "
+        "of the in-region pixels and their texture); see docs/method.md, Relational task proxy")
     context_keys: int = Field(2048, ge=16, description="regions each region attends to at "
                               "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "

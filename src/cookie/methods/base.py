@@ -165,13 +165,14 @@ class MultiViewObjective(nn.Module):
                       mask: dict[str, torch.Tensor]) -> dict[str, tuple[list[torch.Tensor],
                                                                          torch.Tensor, int]]:
         """Per target block: its views' relational inputs, the regions present in all of
-        them, and its width; blocks with an image view without statistics are left out."""
+        them, and its width; blocks with an image view without relational inputs (no statistics,
+        `image_inputs = "stats"`) are left out."""
         inputs: dict[str, torch.Tensor | None] = {}
         for n in self.names:
             enc = cast(ViewEncoder, self.encoders[n])
             xn = enc.x_norm(x[n]) if x[n].ndim == 2 else x[n]  # images: their aux stats
             an = enc.aux_norm(aux[n]) if aux[n] is not None and enc.spec.aux_dim else None
-            inputs[n] = relational_inputs(xn, an)
+            inputs[n] = relational_inputs(xn, an, self.cfg.image_inputs)
         out = {}
         for key, (views, k) in self.target_blocks().items():
             if any(inputs[v] is None for v in views):

@@ -97,7 +97,8 @@ class FusionObjective(MultiViewObjective):
         standardized) or an image view's statistics."""
         enc = cast(ViewEncoder, self.encoders[name])
         x, aux, _ = batch[name]
-        return relational_inputs(x, aux if aux is not None and enc.spec.aux_dim else None)
+        return relational_inputs(x, aux if aux is not None and enc.spec.aux_dim else None,
+                                 self.cfg.image_inputs)
 
     def terms(self, batch: Batch, stage: int) -> tuple[dict[str, torch.Tensor], TermCache]:
         e, masks = self.encode(batch, False), self.masks(batch)

@@ -119,12 +119,53 @@ def signed_coordinates(coords: torch.Tensor, k: int) -> torch.Tensor:
     return (coords * sign).to(torch.float32)
 
 
-def relational_inputs(x: torch.Tensor, aux: torch.Tensor | None) -> torch.Tensor | None:
-    """The vector a view's similarity is measured on: its standardized features (vector views)
-    or its per-region statistics (image views with ``aux``); None for images without stats."""
+#: what an image view's similarity is measured on (`image_inputs`, docs/method.md)
+IMAGE_INPUTS = ("stats", "quantiles")
+#: the in-region pixel quantiles of `pixel_statistics`, per band
+PIXEL_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def standardized_columns(a: torch.Tensor) -> torch.Tensor:
+    """Every column centred and scaled to unit standard deviation; constant columns zero."""
+    sd = a.std(0)
+    return torch.where(sd > 0, (a - a.mean(0)) / torch.where(sd > 0, sd, 1.0), 0.0)
+
+
+def pixel_statistics(chips: torch.Tensor) -> torch.Tensor:
+    """(n, 6 C) per band of the (n, C, H, W) ``chips``: the 10, 25, 50, 75 and 90 % quantiles of
+    the in-region (non-zero) pixels, then the texture t = the mean absolute difference between
+    horizontally and vertically adjacent in-region pixels (the two directions averaged); zeros
+    for a band without such pixels."""
+    n, c = chips.shape[:2]
+    x = chips.to(torch.float64)
+    flat = x.reshape(n, c, -1)
+    inside = torch.where(flat != 0, flat, torch.nan)
+    cols = [torch.nan_to_num(inside.nanquantile(q, dim=2), nan=0.0) for q in PIXEL_QUANTILES]
+    texture = []
+    for a, b in ((x[..., :, 1:], x[..., :, :-1]), (x[..., 1:, :], x[..., :-1, :])):
+        both = (a != 0) & (b != 0)
+        texture.append(((a - b).abs() * both).flatten(2).sum(2)
+                       / both.flatten(2).sum(2).clamp_min(1))
+    cols.append((texture[0] + texture[1]) / 2)
+    return torch.cat(cols, dim=1)
+
+
+def relational_inputs(x: torch.Tensor, aux: torch.Tensor | None,
+                      image_inputs: str = "stats") -> torch.Tensor | None:
+    """The vector a view's similarity is measured on: its standardized features (vector views);
+    for image views its per-region statistics ``aux`` (`stats`; None without them) or, with
+    `quantiles`, ``aux`` and `pixel_statistics` of the chips, every column standardized."""
     if x.ndim == 2:
         return x
-    return aux if aux is not None and aux.shape[1] else None
+    has_aux = aux is not None and aux.shape[1] > 0
+    if image_inputs == "stats":
+        return aux if has_aux else None
+    if image_inputs != "quantiles":
+        raise ValueError(f"unknown image_inputs {image_inputs!r}: expected one of "
+                         f"{', '.join(IMAGE_INPUTS)}")
+    parts = ([aux.to(torch.float64)] if has_aux and aux is not None else []) + [
+        pixel_statistics(x)]
+    return standardized_columns(torch.cat(parts, dim=1)).to(x.dtype)
 
 
 def block_target(inputs: list[torch.Tensor], mask: torch.Tensor, k: int, landmarks: int,

@@ -288,7 +288,8 @@ class CookieEmbedder(BaseEstimator):
                  dropout: float = 0.0, proxy: str = "relational",
                  relational_weight: float = 10.0, landmarks: int = 2048,
                  context: str = "attention", basis: str = "rotated",
-                 block_widths: str = "equal", kernel: str = "rbf", context_keys: int = 2048,
+                 block_widths: str = "equal", kernel: str = "rbf", image_inputs: str = "stats",
+                 context_keys: int = 2048,
                  flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
                  seed: int = 0, accelerator: str = "cpu", devices: int | str = 1,
                  strategy: str = "auto",
@@ -316,6 +317,7 @@ class CookieEmbedder(BaseEstimator):
         self.basis = basis
         self.block_widths = block_widths
         self.kernel = kernel
+        self.image_inputs = image_inputs
         self.context_keys = context_keys
         self.flow_weight = flow_weight
         self.holdout = holdout
