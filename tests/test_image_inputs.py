@@ -73,6 +73,11 @@ def raster_dataset(root):
     path, cfg = make_dataset(root, n=16, dims=(4,), tasks=False)
     write_raster(root / "img.tif", (ORIGIN[0], ORIGIN[1], ORIGIN[0] + 400, ORIGIN[1] + 400),
                  size=32, bands=2)
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(root / "img.tif", "r+") as dst:  # varied pixels, not a ramp
+        dst.write(np.random.default_rng(0).gamma(2.0, size=(2, 32, 32)).astype(np.float32))
     cfg["views"].append({"name": "img", "kind": "raster", "path": "img.tif", "bands": [1, 2],
                          "image_size": 8})
     write_config(path, cfg)
@@ -108,3 +113,20 @@ def test_config_refuses_an_unknown_choice() -> None:
     assert MethodConfig().image_inputs == "stats"
     with pytest.raises(ValueError, match="image_inputs"):
         MethodConfig(image_inputs="pixels")
+
+
+def test_the_raw_baseline_sees_the_same_pixel_statistics(tmp_path) -> None:
+    import numpy as np
+
+    ds = raster_dataset(tmp_path / "data")
+    plain = CookieEmbedder(name="raw").fit(ds).transform(ds)
+    richer = CookieEmbedder(name="raw", image_inputs="quantiles").fit(ds).transform(ds)
+    img = ds.views["img"]
+    assert richer.shape[1] == plain.shape[1] + 2 * 6  # 5 quantiles + texture for 2 bands
+    # the first columns are the plain baseline's; the new ones are the pixel statistics,
+    # standardized over the regions that have the view (ddof 1)
+    assert np.allclose(richer.to_numpy()[:, :plain.shape[1]], plain.to_numpy(), atol=1e-5)
+    stats = pixel_statistics(torch.as_tensor(img.values)).numpy()[img.mask]
+    sd = stats.std(0, ddof=1)
+    expected = (stats - stats.mean(0)) / np.where(sd > 0, sd, 1.0)
+    assert np.allclose(richer.to_numpy()[img.mask][:, plain.shape[1]:], expected, atol=1e-4)
