@@ -41,10 +41,12 @@ PROTOCOL_WORDS = {"robust": "shuffled folds", "spatial": "spatial-block folds",
 
 def raw_view_features(dataset: RegionDataset) -> pd.DataFrame:
     """What the `raw` method embeds (every view's features side by side, standardized over
-    the regions that have the view, zeros where a region lacks it), computed by it."""
+    the regions that have the view, zeros where a region lacks it), computed by it; image
+    views as the config's `image_inputs` says (their pixel statistics with `quantiles`)."""
     from cookie.training.embedder import CookieEmbedder
 
-    return CookieEmbedder(name="raw").fit(dataset).transform(dataset)
+    image_inputs = dataset.config.method.image_inputs
+    return CookieEmbedder(name="raw", image_inputs=image_inputs).fit(dataset).transform(dataset)
 
 
 def _fold_score(metric: str, y: np.ndarray, p: np.ndarray) -> float:
