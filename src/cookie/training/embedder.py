@@ -615,11 +615,12 @@ class CookieEmbedder(BaseEstimator):
         if not isinstance(meta, dict) or not isinstance(state, dict):
             raise TypeError(f"{META_FILE} must hold an object and {MODEL_FILE} a state dict")
         if isinstance(meta.get("method"), dict):
-            # models saved before the context stage, the flow terms and the rotated output
-            # basis had none of them
+            # models saved before the context stage, the flow terms, the rotated output
+            # basis and the image views' pixel statistics had none of them
             meta["method"].setdefault("context", "none")
             meta["method"].setdefault("flow_weight", 0.0)
             meta["method"].setdefault("basis", "heads")
+            meta["method"].setdefault("image_inputs", "stats")
         cfg = MethodConfig.model_validate(meta["method"])
         augments = {k: AugmentConfig.model_validate(v) for k, v in meta["augments"].items()}
         self = cls(**cfg.model_dump(), augmentations={k: v.model_dump()
