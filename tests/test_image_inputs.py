@@ -47,9 +47,9 @@ def test_relational_inputs_for_each_choice() -> None:
     chips, aux = tiny_chips(), torch.tensor([[0.5, 1.0], [-0.5, 3.0]])
     vector = torch.randn(2, 3)
     assert relational_inputs(vector, None, "quantiles") is vector  # vector views: unchanged
-    assert relational_inputs(chips, aux) is aux  # the default: the statistics
-    assert relational_inputs(chips, None) is None
-    both = relational_inputs(chips, aux, "quantiles")
+    assert relational_inputs(chips, aux, "stats") is aux  # the statistics alone
+    assert relational_inputs(chips, None, "stats") is None
+    both = relational_inputs(chips, aux)  # the default: quantiles
     assert both is not None and both.shape == (2, 14)
     by_hand = standardized_columns(torch.cat([aux.double(), pixel_statistics(chips)], 1))
     assert torch.allclose(both.double(), by_hand, atol=1e-6)
@@ -88,14 +88,14 @@ def test_the_option_reaches_every_image_block_of_a_fit(tmp_path) -> None:
     from cookie.training.data import RegionTensors
 
     ds = raster_dataset(tmp_path / "data")
-    model = CookieEmbedder(**SMALL_METHOD, image_inputs="quantiles").fit(ds)
+    model = CookieEmbedder(**SMALL_METHOD).fit(ds)  # the default: quantiles
     obj = model.objective_
     assert obj.cfg.image_inputs == "quantiles"
     tensors = RegionTensors(ds.views)
     found = obj._block_inputs(tensors.x, tensors.aux, tensors.mask)
     image_blocks = [key for key in found if "img" in key]
     assert image_blocks
-    stats = CookieEmbedder(**SMALL_METHOD).fit(ds).objective_
+    stats = CookieEmbedder(**SMALL_METHOD, image_inputs="stats").fit(ds).objective_
     for key in image_blocks:
         inputs, valid, k = found[key]
         x = torch.cat(inputs, 1)[valid].double()
@@ -110,7 +110,7 @@ def test_the_option_reaches_every_image_block_of_a_fit(tmp_path) -> None:
 
 
 def test_config_refuses_an_unknown_choice() -> None:
-    assert MethodConfig().image_inputs == "stats"
+    assert MethodConfig().image_inputs == "quantiles"
     with pytest.raises(ValueError, match="image_inputs"):
         MethodConfig(image_inputs="pixels")
 
@@ -119,8 +119,8 @@ def test_the_raw_baseline_sees_the_same_pixel_statistics(tmp_path) -> None:
     import numpy as np
 
     ds = raster_dataset(tmp_path / "data")
-    plain = CookieEmbedder(name="raw").fit(ds).transform(ds)
-    richer = CookieEmbedder(name="raw", image_inputs="quantiles").fit(ds).transform(ds)
+    plain = CookieEmbedder(name="raw", image_inputs="stats").fit(ds).transform(ds)
+    richer = CookieEmbedder(name="raw").fit(ds).transform(ds)  # the default: quantiles
     img = ds.views["img"]
     assert richer.shape[1] == plain.shape[1] + 2 * 6  # 5 quantiles + texture for 2 bands
     # the first columns are the plain baseline's; the new ones are the pixel statistics,

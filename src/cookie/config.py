@@ -305,9 +305,11 @@ class MethodConfig(Strict):
         "0.5, 1 and 2 x the median) or `laplacian` (exp(-distance / sqrt(median))); see "
         "docs/method.md, Relational task proxy")
     image_inputs: Literal["stats", "quantiles"] = Field(
-        "stats", description="what an image view's relational target is measured on: `stats` "
-        "(its per-region statistics) or `quantiles` (those plus per band the 10-90 % quantiles "
-        "of the in-region pixels and their texture); see docs/method.md, Relational task proxy")
+        "quantiles", description="what an image view's relational target (and the raw-views "
+        "baseline) is measured on: `quantiles` (its per-region statistics plus per band the "
+        "10-90 % quantiles of the in-region pixels and their texture; chosen by nested "
+        "selection, see benchmarks/results/defaults.md) or `stats` (the statistics alone); see "
+        "docs/method.md, Relational task proxy")
     context_keys: int = Field(2048, ge=16, description="regions each region attends to at "
                               "most (a sample beyond that: bounded memory)")
     flow_weight: float = Field(1.0, ge=0, description="weight of the flow-distribution terms "

@@ -52,7 +52,7 @@ class RawViews(nn.Module):
         super().__init__()
         self.specs = list(specs)
         self.names = [s.name for s in self.specs]
-        self.pixel_stats = getattr(cfg, "image_inputs", "stats") == "quantiles"
+        self.pixel_stats = getattr(cfg, "image_inputs", "quantiles") == "quantiles"
         self.widths = [_width(s, self.pixel_stats) for s in self.specs]
         width = sum(self.widths)
         self.mean: torch.Tensor

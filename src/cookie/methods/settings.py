@@ -35,7 +35,7 @@ class MethodSettings:
     basis: str = "rotated"
     block_widths: str = "equal"
     kernel: str = "rbf"
-    image_inputs: str = "stats"
+    image_inputs: str = "quantiles"
     context_keys: int = 2048
     flow_weight: float = 1.0
     holdout: float = 0.0

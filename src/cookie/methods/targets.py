@@ -151,7 +151,7 @@ def pixel_statistics(chips: torch.Tensor) -> torch.Tensor:
 
 
 def relational_inputs(x: torch.Tensor, aux: torch.Tensor | None,
-                      image_inputs: str = "stats") -> torch.Tensor | None:
+                      image_inputs: str = "quantiles") -> torch.Tensor | None:
     """The vector a view's similarity is measured on: its standardized features (vector views);
     for image views its per-region statistics ``aux`` (`stats`; None without them) or, with
     `quantiles`, ``aux`` and `pixel_statistics` of the chips, every column standardized."""

@@ -288,7 +288,7 @@ class CookieEmbedder(BaseEstimator):
                  dropout: float = 0.0, proxy: str = "relational",
                  relational_weight: float = 10.0, landmarks: int = 2048,
                  context: str = "attention", basis: str = "rotated",
-                 block_widths: str = "equal", kernel: str = "rbf", image_inputs: str = "stats",
+                 block_widths: str = "equal", kernel: str = "rbf", image_inputs: str = "quantiles",
                  context_keys: int = 2048,
                  flow_weight: float = 1.0, holdout: float = 0.0, patience: int = 0,
                  seed: int = 0, accelerator: str = "cpu", devices: int | str = 1,
