@@ -65,8 +65,9 @@ class RawViews(nn.Module):
         parts = []
         for spec in self.specs:
             v = views[spec.name]
-            aux = torch.as_tensor(v.aux) if v.aux is not None else None
-            cols = _features(spec, torch.as_tensor(v.values), aux, self.pixel_stats)
+            aux = torch.from_numpy(np.array(v.aux)) if v.aux is not None else None
+            values = torch.from_numpy(np.array(v.values))  # a writable copy
+            cols = _features(spec, values, aux, self.pixel_stats)
             parts.append(pd.DataFrame(cols, index=v.region_ids).add_prefix(f"{spec.name}:"))
         return pd.concat(parts, axis=1)
 
