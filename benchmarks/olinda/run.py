@@ -5,8 +5,9 @@
 
 Two configs: population density (all 6 bands) and greenness = mean NDVI (visible bands 1-3
 only, since NDVI is computed from bands 3 and 4). CooKIE (5 seeds; with --methods, other
-learned methods too, the same budget) against the raw featurized views (per-band mean / std)
-and the README floors. Writes olinda.md.
+learned methods too, the same budget) against the raw featurized views (per-band mean / std,
+and with the default `image_inputs = "quantiles"` per-band pixel quantiles and texture) and
+the README floors. Writes olinda.md.
 """
 
 from __future__ import annotations
