@@ -28,9 +28,11 @@ and spatial protocols, ridge and forest), as its benchmark script scores an embe
     cd benchmarks/defaults && python image_targets.py ../helsinki/helsinki.toml
 
 Added after the first runs, so that the comparison with the raw views stays fair: `--raw`
-prints the raw-views baseline as the benchmarks compute it (`raw`: every view's features, image
-views their statistics, standardized) and the same with every image view's pixel statistics
-appended (standardized the same way), both scored by the same evaluation:
+prints the raw-views baseline as the benchmarks computed it before session 15 (`raw` with
+`image_inputs = "stats"`: every view's features, image views their statistics, standardized)
+and the same with every image view's pixel statistics appended (standardized the same way),
+both scored by the same evaluation. The first variant, `statistics`, is the targets of
+`image_inputs = "stats"` (the default when this script was written, then called `shipped`):
 
     cd benchmarks/defaults && python image_targets.py ../olinda/olinda_population.toml --raw
 """
@@ -45,34 +47,17 @@ import torch
 from common import dataset_or_manhattan, feature_probes
 
 import cookie.methods.base as base
+from cookie.methods.targets import pixel_statistics
+from cookie.methods.targets import standardized_columns as standardized
 from cookie.training.embedder import CookieEmbedder
 
 SHIPPED_INPUTS = base.relational_inputs
-QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-
-
-def standardized(a: torch.Tensor) -> torch.Tensor:
-    sd = a.std(0)
-    return torch.where(sd > 0, (a - a.mean(0)) / torch.where(sd > 0, sd, 1.0), 0.0)
 
 
 def quantile_columns(chips: torch.Tensor) -> torch.Tensor:
-    """(n, C * 6): per band the in-region pixel quantiles and the adjacent-pixel texture."""
-    n, c = chips.shape[:2]
-    flat = chips.reshape(n, c, -1).to(torch.float64)
-    inside = flat != 0
-    out = []
-    for q in QUANTILES:
-        vals = torch.where(inside, flat, torch.nan).nanquantile(q, dim=2)
-        out.append(torch.nan_to_num(vals, nan=0.0))
-    x = chips.to(torch.float64)
-    pairs = []
-    for dx, dy in ((x[..., :, 1:], x[..., :, :-1]), (x[..., 1:, :], x[..., :-1, :])):
-        both = (dx != 0) & (dy != 0)
-        pairs.append(((dx - dy).abs() * both).flatten(2).sum(2) / both.flatten(2).sum(2)
-                     .clamp_min(1))
-    out.append((pairs[0] + pairs[1]) / 2)
-    return torch.cat(out, dim=1)
+    """(n, C * 6): per band the in-region pixel quantiles and the adjacent-pixel texture (the
+    package's `pixel_statistics`, which was built from this script's first version)."""
+    return pixel_statistics(chips)
 
 
 def pooled_columns(chips: torch.Tensor) -> torch.Tensor:
@@ -83,9 +68,10 @@ def pooled_columns(chips: torch.Tensor) -> torch.Tensor:
 
 def richer(parts: tuple[str, ...]):
     """`relational_inputs` with the chip columns of ``parts`` appended for image views."""
-    def inputs(x: torch.Tensor, aux: torch.Tensor | None) -> torch.Tensor | None:
-        if x.ndim == 2:
-            return x
+    def inputs(x: torch.Tensor, aux: torch.Tensor | None,
+               image_inputs: str = "stats") -> torch.Tensor | None:
+        if x.ndim == 2 or not parts:  # the statistics alone: `image_inputs = "stats"`
+            return SHIPPED_INPUTS(x, aux, "stats")
         cols = [aux.to(torch.float64)] if aux is not None and aux.shape[1] else []
         if "quantiles" in parts:
             cols.append(quantile_columns(x))
@@ -95,7 +81,7 @@ def richer(parts: tuple[str, ...]):
     return inputs
 
 
-VARIANTS = {"shipped": None, "quantiles": ("quantiles",), "pooled": ("pooled",),
+VARIANTS = {"statistics": (), "quantiles": ("quantiles",), "pooled": ("pooled",),
             "both": ("quantiles", "pooled")}
 
 
@@ -103,11 +89,9 @@ def raw_rows(config: str) -> None:
     """The raw-views baseline, then the same with the image views' pixel statistics."""
     import numpy as np
 
-    from cookie.evaluation.baseline import raw_view_features
-
     logging.disable(logging.WARNING)
     ds = dataset_or_manhattan(config)
-    raw = raw_view_features(ds).to_numpy()
+    raw = CookieEmbedder(name="raw", image_inputs="stats").fit(ds).transform(ds).to_numpy()
     print("raw views", feature_probes(ds, raw, own_evaluation=True), flush=True)
     extra = [standardized(quantile_columns(torch.as_tensor(v.values))).numpy()
              for v in ds.views.values() if v.is_image]
@@ -121,7 +105,7 @@ def main(config: str) -> None:
     try:
         for label, parts in VARIANTS.items():
             start = time.time()
-            base.relational_inputs = richer(parts) if parts else SHIPPED_INPUTS
+            base.relational_inputs = richer(parts)
             model = CookieEmbedder.from_config(ds.config, name="cookie", seed=0,
                                                pretrain_epochs=0, epochs=1).fit(ds)
             o = model.objective_
