@@ -110,10 +110,7 @@ class JointCookie(CookieObjective):
     def embed(self, batch: Batch) -> torch.Tensor:
         h = self.heads(self.encode(batch, False))
         masks = {n: batch[n][2].to(torch.float32).unsqueeze(1) for n in self.names}
-        parts = [h["u"][n] * masks[n] for n in self.unique_heads]
-        for (a, b), (sa, sb) in zip(self.pairs, h["s"].values(), strict=False):
-            wa, wb = masks[a], masks[b]
-            parts.append((sa * wa + sb * wb) / (wa + wb).clamp_min(1.0))
+        parts = self.embedding_blocks(h, masks)
         weight = sum(masks.values())
         parts.append(sum(h["j"][n] * masks[n] for n in self.names) / weight.clamp_min(1.0))
         return self.assemble(parts)

@@ -162,11 +162,15 @@ class CookieObjective(MultiViewObjective):
         """
         h = self.heads(self.encode(batch, False))
         masks = {n: batch[n][2].to(torch.float32).unsqueeze(1) for n in self.names}
+        return self.assemble(self.embedding_blocks(h, masks))
+
+    def embedding_blocks(self, h: dict, masks: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The blocks `embed` assembles from heads ``h``, given each view's presence mask (n, 1)."""
         parts = [h["u"][n] * masks[n] for n in self.unique_heads]
         for (a, b), (sa, sb) in zip(self.pairs, h["s"].values(), strict=False):
             wa, wb = masks[a], masks[b]
             parts.append((sa * wa + sb * wb) / (wa + wb).clamp_min(1.0))
-        return self.assemble(parts)
+        return parts
 
     @property
     def embedding_dim(self) -> int:
