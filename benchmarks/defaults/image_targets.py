@@ -54,12 +54,6 @@ from cookie.training.embedder import CookieEmbedder
 SHIPPED_INPUTS = base.relational_inputs
 
 
-def quantile_columns(chips: torch.Tensor) -> torch.Tensor:
-    """(n, C * 6): per band the in-region pixel quantiles and the adjacent-pixel texture (the
-    package's `pixel_statistics`, which was built from this script's first version)."""
-    return pixel_statistics(chips)
-
-
 def pooled_columns(chips: torch.Tensor) -> torch.Tensor:
     """(n, C * 16): per band the chip averaged over a 4 x 4 grid of equal cells."""
     pooled = torch.nn.functional.adaptive_avg_pool2d(chips.to(torch.float64), 4)
@@ -74,7 +68,7 @@ def richer(parts: tuple[str, ...]):
             return SHIPPED_INPUTS(x, aux, "stats")
         cols = [aux.to(torch.float64)] if aux is not None and aux.shape[1] else []
         if "quantiles" in parts:
-            cols.append(quantile_columns(x))
+            cols.append(pixel_statistics(x))
         if "pooled" in parts:
             cols.append(pooled_columns(x))
         return standardized(torch.cat(cols, dim=1)).to(x.dtype)
@@ -93,7 +87,7 @@ def raw_rows(config: str) -> None:
     ds = dataset_or_manhattan(config)
     raw = CookieEmbedder(name="raw", image_inputs="stats").fit(ds).transform(ds).to_numpy()
     print("raw views", feature_probes(ds, raw, own_evaluation=True), flush=True)
-    extra = [standardized(quantile_columns(torch.as_tensor(v.values))).numpy()
+    extra = [standardized(pixel_statistics(torch.as_tensor(v.values))).numpy()
              for v in ds.views.values() if v.is_image]
     print("raw views + pixel statistics",
           feature_probes(ds, np.concatenate([raw, *extra], 1), own_evaluation=True))

@@ -66,14 +66,15 @@ class JointCookie(CookieObjective):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        widths = block_sizes(self.cfg.embedding_dim, len(self.names) + len(self.pairs) + 1)
-        self.joint_width = widths[-1]
         self.joint_heads = nn.ModuleDict({n: head(self.cfg.encoder_dim, self.joint_width)
                                           for n in self.names})
 
     def block_widths(self, blocks: int) -> list[int]:
-        """The first ``blocks`` of the equal split into blocks + 1 (the last is the joint)."""
-        return block_sizes(self.cfg.embedding_dim, blocks + 1)[:blocks]
+        """The first ``blocks`` of the equal split into blocks + 1; the last is the joint
+        block's, kept as ``joint_width``."""
+        widths = block_sizes(self.cfg.embedding_dim, blocks + 1)
+        self.joint_width = widths[-1]
+        return widths[:blocks]
 
     def target_blocks(self) -> dict[str, tuple[tuple[str, ...], int]]:
         blocks = super().target_blocks()
