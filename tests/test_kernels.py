@@ -1,6 +1,6 @@
 """The `kernel` option of the relational targets (docs/method.md, "Relational task proxy"):
-the multiscale and Laplacian kernels checked by hand on 3 regions, then end to end (the
-targets of a fit decompose the chosen kernel; an unknown kernel is refused)."""
+the multiscale, Laplacian and RBF + linear kernels checked by hand on 3 regions, then end to
+end (the targets of a fit decompose the chosen kernel; an unknown kernel is refused)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,20 @@ def test_laplacian_kernel_by_hand() -> None:
     assert torch.allclose(similarity(X3, X3, 4.0, "laplacian"), expected, atol=1e-12)
 
 
+def test_rbf_linear_kernel_by_hand() -> None:
+    # (exp(-d2 / 4) + x_r x_q / 1) / 2 on the points 0, 1, 3 (one column)
+    e = math.exp
+    expected = torch.tensor([[1.0, e(-0.25), e(-2.25)],
+                             [e(-0.25), 1 + 1, e(-1) + 3],
+                             [e(-2.25), e(-1) + 3, 1 + 9]], dtype=torch.float64) / 2
+    assert torch.allclose(similarity(X3, X3, 4.0, "rbf_linear"), expected, atol=1e-12)
+    # the linear part is divided by the number of columns: (1, 2) . (3, -1) / 2 = 0.5, and the
+    # squared distance 4 + 9 = 13 at bandwidth 13 gives exp(-1)
+    a = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    b = torch.tensor([[3.0, -1.0]], dtype=torch.float64)
+    assert similarity(a, b, 13.0, "rbf_linear").item() == pytest.approx((math.exp(-1) + 0.5) / 2)
+
+
 def test_rbf_is_the_default_and_unknown_kernels_are_refused() -> None:
     assert torch.allclose(similarity(X3, X3, 4.0), by_hand(lambda d2: math.exp(-d2 / 4)),
                           atol=1e-12)
@@ -55,7 +69,7 @@ def test_rbf_is_the_default_and_unknown_kernels_are_refused() -> None:
         similarity(X3, X3, 4.0, "cosine")
 
 
-@pytest.mark.parametrize("kind", ["multiscale", "laplacian"])
+@pytest.mark.parametrize("kind", ["multiscale", "laplacian", "rbf_linear"])
 def test_coordinates_and_spectrum_decompose_the_chosen_kernel(kind: str) -> None:
     kern = similarity(X3, X3, 4.0, kind)  # the median squared distance of X3 is 4
     h = torch.eye(3, dtype=torch.float64) - 1 / 3

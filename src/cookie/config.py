@@ -299,10 +299,12 @@ class MethodConfig(Strict):
         "`spectrum` (proportional to 1 / the participation ratio of each block's target "
         "kernel, from the inputs alone; relational proxy only; see docs/method.md, Block "
         "widths)")
-    kernel: Literal["rbf", "multiscale", "laplacian"] = Field(
+    kernel: Literal["rbf", "multiscale", "laplacian", "rbf_linear"] = Field(
         "rbf", description="the similarity each relational target decomposes, on the median "
         "squared distance between regions: `rbf`, `multiscale` (the mean of the RBF kernels at "
-        "0.5, 1 and 2 x the median) or `laplacian` (exp(-distance / sqrt(median))); see "
+        "0.5, 1 and 2 x the median), `laplacian` (exp(-distance / sqrt(median))) or "
+        "`rbf_linear` (the mean of the RBF and the linear kernel of the standardized inputs "
+        "over their number of columns); see "
         "docs/method.md, Relational task proxy")
     image_inputs: Literal["stats", "quantiles"] = Field(
         "quantiles", description="what an image view's relational target (and the raw-views "

@@ -8,7 +8,8 @@ structure (see docs/method.md, "Relational task proxy"):
     K_S      RBF kernel, K(r, q) = exp(-||x_S(r) - x_S(q)||^2 / med), med = median squared
              distance between regions (the median heuristic: no bandwidth to tune); the
              option `kernel` swaps it for the mean of RBF kernels at 0.5, 1 and 2 x med
-             (`multiscale`) or exp(-||x_S(r) - x_S(q)|| / sqrt(med)) (`laplacian`)
+             (`multiscale`), exp(-||x_S(r) - x_S(q)|| / sqrt(med)) (`laplacian`) or the
+             mean of the RBF and the linear kernel x_S(r) . x_S(q) / d_S (`rbf_linear`)
     T_S      top-k kernel-PCA coordinates of the centred kernel: T_S T_S^T ~ H K_S H
 
 A block trained to predict T_S carries the similarity structure in a form a linear probe can
@@ -40,14 +41,15 @@ def rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> torch.Tens
 
 
 #: the similarity measures a relational target can decompose (`kernel`, docs/method.md)
-KERNELS = ("rbf", "multiscale", "laplacian")
+KERNELS = ("rbf", "multiscale", "laplacian", "rbf_linear")
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor, bandwidth: float,
                kind: str = "rbf") -> torch.Tensor:
     """The kernel ``kind`` between the rows of ``a`` and ``b``, scaled by ``bandwidth`` (the
     median squared distance): `rbf` exp(-d^2 / bw), `multiscale` the mean of the RBF kernels
-    at 0.5, 1 and 2 x bw, `laplacian` exp(-d / sqrt(bw))."""
+    at 0.5, 1 and 2 x bw, `laplacian` exp(-d / sqrt(bw)), `rbf_linear` the mean of the RBF and
+    the linear kernel a . b / (number of columns)."""
     if kind == "rbf":
         return rbf_kernel(a, b, bandwidth)
     d2 = torch.cdist(a, b).pow(2)
@@ -55,6 +57,8 @@ def similarity(a: torch.Tensor, b: torch.Tensor, bandwidth: float,
         return torch.stack([torch.exp(-d2 / (f * bandwidth)) for f in (0.5, 1.0, 2.0)]).mean(0)
     if kind == "laplacian":
         return torch.exp(-(d2 / bandwidth).sqrt())
+    if kind == "rbf_linear":
+        return (torch.exp(-d2 / bandwidth) + a @ b.T / a.shape[1]) / 2
     raise ValueError(f"unknown kernel {kind!r}: expected one of {', '.join(KERNELS)}")
 
 
