@@ -20,8 +20,7 @@ ridge, robust forest x 3 tasks; the peers' three views: robust ridge and robust 
 tasks) and its Olinda greenness robust ridge is no more than 0.005 behind. No default changes.
 
     cd benchmarks/defaults && python rel_weighting_prototype.py 0,1,2
-    cd benchmarks/defaults && python rel_weighting_prototype.py 0,1,2 \
-        ../olinda/olinda_greenness.toml
+    cd benchmarks/defaults && python rel_weighting_prototype.py 0,1,2 CONFIG   (one dataset)
 """
 
 from __future__ import annotations
