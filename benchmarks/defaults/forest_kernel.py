@@ -36,6 +36,7 @@ import sys
 import numpy as np
 import torch
 from common import probe_patched_targets
+from kernel_variants import exact
 from sklearn.ensemble import RandomForestClassifier
 
 import cookie.methods.targets as targets
@@ -54,16 +55,6 @@ def proximity(x: torch.Tensor) -> torch.Tensor:
     for tree in leaves.T:
         kern += tree[:, None] == tree[None, :]
     return kern / leaves.shape[1]
-
-
-def exact(kernel):
-    """`kernel_pca_coordinates` (exact branch: every dataset here has fewer than 2048 regions)
-    with a kernel the package does not have (its `kind` is ignored)."""
-    def coordinates(x: torch.Tensor, k: int, landmarks: int = 2048, seed: int = 0,
-                    kind: str = "rbf"):
-        assert x.shape[0] <= landmarks
-        return targets.kernel_matrix_coordinates(kernel(x.to(torch.float64)), k)
-    return coordinates
 
 
 def rbf(x: torch.Tensor) -> torch.Tensor:

@@ -48,8 +48,9 @@ def exact(kernel: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
     return coordinates
 
 
-# multiscale and laplacian are the package's option `kernel` (built after this probe, with the
-# same kernels); cosine, not built, is patched in
-probe_patched_targets(sys.argv[1] if len(sys.argv) > 1 else None,
-                      [("shipped RBF", None, "rbf"), ("multiscale", None, "multiscale"),
-                       ("laplacian", None, "laplacian"), ("cosine", exact(cosine), "rbf")])
+if __name__ == "__main__":
+    # multiscale and laplacian are the package's option `kernel` (built after this probe, with
+    # the same kernels); cosine, not built, is patched in
+    probe_patched_targets(sys.argv[1] if len(sys.argv) > 1 else None,
+                          [("shipped RBF", None, "rbf"), ("multiscale", None, "multiscale"),
+                           ("laplacian", None, "laplacian"), ("cosine", exact(cosine), "rbf")])

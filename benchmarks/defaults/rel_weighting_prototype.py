@@ -26,38 +26,30 @@ tasks) and its Olinda greenness robust ridge is no more than 0.005 behind. No de
 from __future__ import annotations
 
 import logging
-import math
 import sys
 
 import numpy as np
+import torch
 from common import dataset_or_manhattan, feature_probes, robust_r2, three_probes
 
 import cookie.methods.base as base
 from cookie.training.embedder import CookieEmbedder
 
 logging.disable(logging.WARNING)
-SHIPPED = base.MultiViewObjective.relational_term
+SHIPPED = base.relative_error
 
 
-def weighted_term(mode: str):
-    def relational_term(self, out, key, batch, valid):
-        target = self.target_rows(key, batch)
-        if target is None:
-            return None
-        count = int(valid.sum())
-        if count < 2:
-            return out.new_zeros(())
-        err = (out[valid] - target[valid]).pow(2).mean(0)
-        energy = target[valid].pow(2).mean(0)
+def weighted_error(mode: str):
+    """`base.relative_error` (REL = w log N * this) with the target columns reweighted."""
+    def relative_error(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        err = (out - target).pow(2).mean(0)
+        energy = target.pow(2).mean(0)
         mean = energy.mean().clamp_min(1e-12)
         energy = energy.clamp_min(1e-6 * mean)
         if mode == "per column":
-            rel = (err / energy).mean()
-        else:
-            scale = (energy * mean).sqrt()
-            rel = (err / scale).mean() / (energy / mean).sqrt().mean()
-        return self.cfg.relational_weight * math.log(count) * rel
-    return relational_term
+            return (err / energy).mean()
+        return (err / (energy * mean).sqrt()).mean() / (energy / mean).sqrt().mean()
+    return relative_error
 
 
 def main(seeds: list[int], config: str | None) -> None:
@@ -65,8 +57,7 @@ def main(seeds: list[int], config: str | None) -> None:
     for layout in layouts:
         ds = dataset_or_manhattan(layout)
         for mode in ("shipped", "per column", "sqrt"):
-            base.MultiViewObjective.relational_term = (
-                SHIPPED if mode == "shipped" else weighted_term(mode))
+            base.relative_error = SHIPPED if mode == "shipped" else weighted_error(mode)
             rows = []
             for seed in seeds:
                 z = CookieEmbedder.from_config(ds.config, name="cookie", seed=seed
@@ -83,7 +74,7 @@ def main(seeds: list[int], config: str | None) -> None:
             if rows:
                 print("mean", layout or "four views", mode, np.round(np.mean(rows, 0), 3),
                       flush=True)
-    base.MultiViewObjective.relational_term = SHIPPED
+    base.relative_error = SHIPPED
 
 
 if __name__ == "__main__":

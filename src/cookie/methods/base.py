@@ -38,6 +38,12 @@ Batch = dict[str, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]
 INDEX_KEY = "@index"
 
 
+def relative_error(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean_r ||out(r) - T(r)||^2 / mean_r ||T(r)||^2: REL's error, 1 when ``out`` is zero."""
+    err = (out - target).pow(2).sum(1).mean()
+    return err / target.pow(2).sum(1).mean().clamp_min(1e-12)
+
+
 @dataclass
 class TermCache:
     """What an objective's `terms` computed and its `critic_terms` reuse for one batch: the
@@ -237,9 +243,8 @@ class MultiViewObjective(nn.Module):
         count = int(valid.sum())
         if count < 2:
             return out.new_zeros(())
-        err = (out[valid] - target[valid]).pow(2).sum(1).mean()
-        energy = target[valid].pow(2).sum(1).mean().clamp_min(1e-12)
-        return self.cfg.relational_weight * math.log(count) * err / energy
+        return (self.cfg.relational_weight * math.log(count)
+                * relative_error(out[valid], target[valid]))
 
     def flow_terms(self, e: dict[str, torch.Tensor], batch: Batch,
                    masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
