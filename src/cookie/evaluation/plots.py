@@ -144,6 +144,6 @@ def plot_method_bars(frame: pd.DataFrame, path: str | Path, title: str = "",
         ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    if len(methods) > 1:
-        ax.legend(fontsize="small", frameon=False)
+    if len(methods) > 1:  # beside the axes, so that it covers no bar
+        ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
