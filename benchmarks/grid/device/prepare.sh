@@ -15,7 +15,6 @@ grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
 PY=${PY:-.venv/bin/python}
 "$PY" benchmarks/grid/run.py --freeze --out /dev/null --frozen-root .dev/frozen \
   --datasets manhattan180 helsinki olinda_population olinda_greenness
-mkdir -p .dev/block && cp benchmarks/grid/device/sitecustomize.py .dev/block/
 version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 for pkg in geopandas shapely pyproj pydantic pydantic_core annotated_types typing_inspection; do
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \

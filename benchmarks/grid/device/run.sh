@@ -7,7 +7,7 @@
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
   .whl/*.whl || echo "the carried wheels did not install (another Python?)"
-export PYTHONPATH=$PWD/src:$PWD/.dev/block:/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+export PYTHONPATH=$PWD/src:$PWD/benchmarks/grid/device:/tmp/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc
   lscpu | grep 'Model name'
   python3 -c "import torch, lightning; print('torch', torch.__version__, torch.cuda.is_available(), 'lightning', lightning.__version__)"
